@@ -1,0 +1,49 @@
+"""Audio file I/O: decode (soundfile), mix down, resample (soxr via librosa), and sanity checks."""
+
+from __future__ import annotations
+
+import os
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+# Peak below -60 dBFS: nothing a vocoder can learn from.
+SILENCE_PEAK = 1e-3
+
+
+class AudioError(ValueError):
+    """A file that cannot be used; `reason` is a short tag (corrupt, empty, too-short, silent)."""
+
+    def __init__(self, path, reason: str, detail: str = ""):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Mono float32 audio at `sample_rate`; any rate and channel count in, AudioError on a bad file."""
+    try:
+        audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:  # libsndfile raises several types for truncated or foreign data
+        raise AudioError(path, "corrupt", str(e).strip()) from None
+    if audio.size == 0:
+        raise AudioError(path, "empty", "no samples")
+    audio = audio.mean(axis=1)
+    if sr != sample_rate:
+        audio = librosa.resample(audio, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+    return audio.astype(np.float32)
+
+
+def check_audio(audio: np.ndarray, path, min_samples: int) -> None:
+    if len(audio) < min_samples:
+        raise AudioError(path, "too-short", f"{len(audio)} samples, need at least {min_samples}")
+    peak = float(np.max(np.abs(audio)))
+    if not np.isfinite(peak):
+        raise AudioError(path, "corrupt", "non-finite samples")
+    if peak < SILENCE_PEAK:
+        raise AudioError(path, "silent", f"peak {peak:.2e} below {SILENCE_PEAK:g}")
+
+
+def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    sf.write(path, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16")

@@ -1,0 +1,308 @@
+"""Typed, validated configuration: dataclasses loaded from YAML presets in `configs/`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+# Presets live in the repository's top-level `configs/`; a wheel install carries them in share/.
+_CONFIG_DIRS = (Path(__file__).resolve().parent.parent / "configs",
+                Path(sys.prefix) / "share" / "wavegrad_tf" / "configs")
+CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig:
+    """Waveform and log-mel feature settings (shared by training, inference and export)."""
+
+    sample_rate: int = 24000
+    n_mels: int = 128
+    hop_length: int = 300
+    win_length: int = 1200
+    n_fft: int = 2048
+    fmin: float = 20.0
+    fmax: float = 12000.0
+    # Magnitude (1) or power (2) spectrogram before the mel filterbank.
+    power: float = 1.0
+    # features = (ln(max(mel, log_floor)) - mel_offset) / mel_scale
+    log_floor: float = 1e-5
+    mel_offset: float = 0.0
+    mel_scale: float = 1.0
+
+    def validate(self, prefix: str = "audio") -> None:
+        for name in ("sample_rate", "n_mels", "hop_length", "win_length", "n_fft"):
+            _positive(f"{prefix}.{name}", getattr(self, name))
+        for name in ("power", "log_floor", "mel_scale"):
+            _positive(f"{prefix}.{name}", getattr(self, name))
+        if self.win_length > self.n_fft:
+            raise ConfigError(
+                f"{prefix}.win_length: expected <= n_fft ({self.n_fft}), got {self.win_length}"
+            )
+        if self.win_length % 2:
+            raise ConfigError(f"{prefix}.win_length: expected an even number, got {self.win_length}")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise ConfigError(
+                f"{prefix}.fmin/fmax: expected 0 <= fmin < fmax <= sample_rate/2 "
+                f"({self.sample_rate / 2:g}), got fmin={self.fmin:g}, fmax={self.fmax:g}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """WaveGrad layout. Lists are ordered as data flows: UBlocks from the mel up, DBlocks from the wave down."""
+
+    # Upsampling factor of each UBlock; their product must equal audio.hop_length.
+    factors: tuple[int, ...] = (5, 5, 3, 2, 2)
+    mel_channels: int = 768
+    upsample_channels: tuple[int, ...] = (512, 512, 256, 128, 128)
+    upsample_dilations: tuple[tuple[int, ...], ...] = (
+        (1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8))
+    # Channels of the waveform path at each resolution, finest first (the first is the input conv).
+    downsample_channels: tuple[int, ...] = (32, 128, 128, 256, 512)
+    # WaveGrad Large: a same-width, non-resampling UBlock after every UBlock.
+    extra_blocks: bool = False
+    # Scale C of the noise-level positional encoding (paper: 5000).
+    noise_scale: float = 5000.0
+
+    @property
+    def downsample_factors(self) -> tuple[int, ...]:
+        """DBlock factors: the UBlock factors mirrored, without the first (mel-rate) one."""
+        return tuple(reversed(self.factors[1:]))
+
+    def validate(self, hop_length: int, prefix: str = "model") -> None:
+        n = len(self.factors)
+        if n == 0:
+            raise ConfigError(f"{prefix}.factors: expected at least one factor")
+        for i, f in enumerate(self.factors):
+            _positive(f"{prefix}.factors[{i}]", f)
+        if math.prod(self.factors) != hop_length:
+            raise ConfigError(
+                f"{prefix}.factors: product {math.prod(self.factors)} of {list(self.factors)} "
+                f"must equal audio.hop_length ({hop_length})"
+            )
+        for name, expected in (("upsample_channels", n), ("upsample_dilations", n),
+                               ("downsample_channels", n)):
+            got = len(getattr(self, name))
+            if got != expected:
+                raise ConfigError(
+                    f"{prefix}.{name}: expected {expected} entries (one per factor), got {got}")
+        for name in ("upsample_channels", "downsample_channels"):
+            for i, c in enumerate(getattr(self, name)):
+                _positive(f"{prefix}.{name}[{i}]", c)
+        for i, dils in enumerate(self.upsample_dilations):
+            if len(dils) != 4 or any(d <= 0 for d in dils):
+                raise ConfigError(
+                    f"{prefix}.upsample_dilations[{i}]: expected 4 positive dilations, got {list(dils)}")
+        _positive(f"{prefix}.mel_channels", self.mel_channels)
+        _positive(f"{prefix}.noise_scale", self.noise_scale)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """Noise schedules for training and for sampling."""
+
+    # Continuous noise-level conditioning (the paper's main variant) or the discrete-index ablation.
+    continuous: bool = True
+    # Training schedule: a preset name, a list of betas, or a path to a .txt/.npy/.yaml file of betas.
+    train_schedule: Any = "linear-1000"
+    # Default sampling schedule for `infer` and validation audio.
+    inference_schedule: Any = "manual-6"
+
+    def validate(self, prefix: str = "diffusion") -> None:
+        from wavegrad_tf import diffusion  # local: diffusion imports this module
+
+        for name in ("train_schedule", "inference_schedule"):
+            try:
+                diffusion.get_schedule(getattr(self, name))
+            except ValueError as e:
+                raise ConfigError(f"{prefix}.{name}: {e}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32  # global, across all replicas
+    learning_rate: float = 2e-4
+    grad_clip_norm: float = 1.0
+    segment_length: int = 7200  # samples; a multiple of hop_length
+    mixed_precision: bool = False
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    validate_every: int = 5000
+    validation_fraction: float = 0.05
+    seed: int = 1234
+
+    def validate(self, hop_length: int, prefix: str = "train") -> None:
+        for name in ("batch_size", "learning_rate", "grad_clip_norm", "segment_length",
+                     "checkpoint_every", "keep_checkpoints", "log_every", "validate_every"):
+            _positive(f"{prefix}.{name}", getattr(self, name))
+        if self.segment_length % hop_length:
+            raise ConfigError(
+                f"{prefix}.segment_length: expected a multiple of audio.hop_length ({hop_length}), "
+                f"got {self.segment_length}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(
+                f"{prefix}.validation_fraction: expected in [0, 1), got {self.validation_fraction}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str = "custom"
+    audio: AudioConfig = AudioConfig()
+    model: ModelConfig = ModelConfig()
+    diffusion: DiffusionConfig = DiffusionConfig()
+    train: TrainConfig = TrainConfig()
+
+    def validate(self) -> "Config":
+        self.audio.validate()
+        self.model.validate(self.audio.hop_length)
+        self.diffusion.validate()
+        self.train.validate(self.audio.hop_length)
+        return self
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+
+def _positive(field: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{field}: expected a positive number, got {value!r}")
+
+
+def _plain(x):
+    if isinstance(x, (tuple, list)):
+        return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
+def _coerce(field: str, tp, value):
+    """Converts a YAML value to the annotated type, or raises ConfigError naming the field."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{field}: expected a mapping, got {value!r}")
+        return _build(tp, value, field)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{field}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        item_tp = args[0]
+        return tuple(_coerce(f"{field}[{i}]", item_tp, v) for i, v in enumerate(value))
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(field, [a for a in typing.get_args(tp) if a is not type(None)][0], value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{field}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{field}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{field}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{field}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{field}: unsupported type {tp}")
+
+
+def _build(cls, data: dict, prefix: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"{where}{unknown[0]}: unknown key (expected one of: {', '.join(sorted(fields))})")
+    kwargs = {k: _coerce(f"{prefix}.{k}" if prefix else k, hints[k], v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict:
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    # A preset may start from another one: `extends: base`.
+    parent = data.pop("extends", None)
+    if parent is not None:
+        data = _merge(_read_yaml(_resolve(parent)), data)
+    return data
+
+
+def _resolve(name_or_path: str | os.PathLike) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    preset = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not preset.exists():
+        raise ConfigError(f"unknown config {name_or_path!r}: expected a YAML path or one of {presets()}")
+    return preset
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.batch_size=8' -> (['train', 'batch_size'], 8); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected section.key=value")
+    key, value = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def load_config(name_or_path: str | os.PathLike = "base", overrides: Optional[list[str]] = None) -> Config:
+    """Loads a preset by name (`base`, `large`, `ljspeech`, `demo`) or a YAML file, then applies overrides."""
+    path = _resolve(name_or_path)
+    data = _read_yaml(path)
+    data.setdefault("name", path.stem)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = value
+        for k in reversed(keys):
+            node = {k: node}
+        data = _merge(data, node)
+    try:
+        return _build(Config, data, "").validate()
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def config_from_dict(data: dict) -> Config:
+    return _build(Config, data, "").validate()

@@ -1,0 +1,211 @@
+"""The WaveGrad network (Chen et al. 2020, Fig. 3-6) as Keras 3 layers. Tensors are [batch, time, channels]."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+_PACKAGE = "wavegrad_tf"
+
+
+def _lrelu(x):
+    return ops.leaky_relu(x, negative_slope=0.2)
+
+
+def _upsample(x, factor: int):
+    # Nearest-neighbour repetition: parameter-free, and a plain builtin in TFLite.
+    return x if factor == 1 else ops.repeat(x, factor, axis=1)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class NoiseLevelEncoding(layers.Layer):
+    """Transformer sinusoidal encoding of C * noise_level: [batch] -> [batch, 1, dim].
+
+    Always float32: at C = 5000 the phase needs more precision than float16 holds.
+    """
+
+    def __init__(self, dim: int, scale: float = 5000.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if dim % 2:
+            raise ValueError(f"NoiseLevelEncoding: dim must be even, got {dim}")
+        self.dim, self.scale = dim, scale
+
+    def call(self, noise_level):
+        half = self.dim // 2
+        freqs = ops.exp(-math.log(1e4) * ops.arange(half, dtype="float32") / half)
+        phase = self.scale * ops.cast(ops.reshape(noise_level, (-1, 1)), "float32") * freqs[None, :]
+        return ops.concatenate([ops.sin(phase), ops.cos(phase)], axis=-1)[:, None, :]
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FiLM(layers.Layer):
+    """Feature-wise linear modulation from one waveform-path resolution: returns (scale, shift)."""
+
+    def __init__(self, channels: int, out_channels: int, noise_scale: float = 5000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.out_channels, self.noise_scale = channels, out_channels, noise_scale
+        self.encoding = NoiseLevelEncoding(channels, noise_scale, name="encoding")
+        self.input_conv = layers.Conv1D(channels, 3, padding="same", dtype=self.dtype_policy, name="input_conv")
+        self.output_conv = layers.Conv1D(2 * out_channels, 3, padding="same", dtype=self.dtype_policy,
+                                         name="output_conv")
+
+    def call(self, x, noise_level):
+        h = _lrelu(self.input_conv(x))
+        h = h + ops.cast(self.encoding(noise_level), h.dtype)
+        scale, shift = ops.split(self.output_conv(h), 2, axis=-1)
+        return scale, shift
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "out_channels": self.out_channels,
+                "noise_scale": self.noise_scale}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class UBlock(layers.Layer):
+    """Upsampling block: four dilated convs in two residual halves, each modulated by the FiLM."""
+
+    def __init__(self, channels: int, factor: int, dilations=(1, 2, 4, 8), **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.factor, self.dilations = channels, factor, tuple(dilations)
+        # A non-resampling block (WaveGrad Large's extra ones) keeps its width: identity residual.
+        self.residual_conv = None if factor == 1 else layers.Conv1D(
+            channels, 1, dtype=self.dtype_policy, name="residual_conv")
+        self.convs = [layers.Conv1D(channels, 3, dilation_rate=d, padding="same", dtype=self.dtype_policy,
+                                    name=f"conv_{i}") for i, d in enumerate(self.dilations)]
+
+    def call(self, x, film):
+        scale, shift = film
+        residual = x if self.residual_conv is None else self.residual_conv(_upsample(x, self.factor))
+        h = self.convs[0](_upsample(_lrelu(x), self.factor))
+        h = self.convs[1](_lrelu(scale * h + shift))
+        x = h + residual
+        h = self.convs[2](_lrelu(scale * x + shift))
+        h = self.convs[3](_lrelu(scale * h + shift))
+        return x + h
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "factor": self.factor,
+                "dilations": list(self.dilations)}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DBlock(layers.Layer):
+    """Downsampling block: a strided depthwise conv (initialised as average pooling), a 1x1 residual,
+    and three dilated convs (1, 2, 4)."""
+
+    def __init__(self, channels: int, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.factor = channels, factor
+        self.downsample = layers.DepthwiseConv1D(
+            factor, strides=factor, use_bias=False, dtype=self.dtype_policy, name="downsample",
+            depthwise_initializer=keras.initializers.Constant(1.0 / factor))
+        self.residual_conv = layers.Conv1D(channels, 1, dtype=self.dtype_policy, name="residual_conv")
+        self.convs = [layers.Conv1D(channels, 3, dilation_rate=d, padding="same", dtype=self.dtype_policy,
+                                    name=f"conv_{i}") for i, d in enumerate((1, 2, 4))]
+
+    def call(self, x):
+        x = self.downsample(x)
+        h = x
+        for conv in self.convs:
+            h = conv(_lrelu(h))
+        return h + self.residual_conv(x)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class WaveGrad(keras.Model):
+    """eps(y_noisy, mel, noise_level): inputs [batch, samples], [batch, frames, n_mels], [batch];
+    output: the predicted noise [batch, frames * hop]."""
+
+    def __init__(self, n_mels: int = 128, factors=(5, 5, 3, 2, 2), mel_channels: int = 768,
+                 upsample_channels=(512, 512, 256, 128, 128),
+                 upsample_dilations=((1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)),
+                 downsample_channels=(32, 128, 128, 256, 512), extra_blocks: bool = False,
+                 noise_scale: float = 5000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.n_mels, self.factors, self.mel_channels = n_mels, tuple(factors), mel_channels
+        self.upsample_channels = tuple(upsample_channels)
+        self.upsample_dilations = tuple(tuple(d) for d in upsample_dilations)
+        self.downsample_channels = tuple(downsample_channels)
+        self.extra_blocks, self.noise_scale = extra_blocks, noise_scale
+        policy = self.dtype_policy
+        down_factors = tuple(reversed(self.factors[1:]))
+        up_finest_first = tuple(reversed(self.upsample_channels))
+
+        self.wave_conv = layers.Conv1D(self.downsample_channels[0], 5, padding="same", dtype=policy,
+                                       name="wave_conv")
+        self.dblocks = []
+        for i, (channels, factor) in enumerate(zip(self.downsample_channels[1:], down_factors)):
+            self.dblocks.append(DBlock(channels, factor, dtype=policy, name=f"dblock_{i}"))
+        # One FiLM per waveform-path resolution, finest first; UBlocks use them deepest first.
+        self.films = [FiLM(c_in, c_out, noise_scale, dtype=policy, name=f"film_{i}")
+                      for i, (c_in, c_out) in enumerate(zip(self.downsample_channels, up_finest_first))]
+        self.mel_conv = layers.Conv1D(mel_channels, 3, padding="same", dtype=policy, name="mel_conv")
+        self.ublocks = []
+        for i, (channels, factor, dils) in enumerate(
+                zip(self.upsample_channels, self.factors, self.upsample_dilations)):
+            stage = [UBlock(channels, factor, dils, dtype=policy, name=f"ublock_{i}")]
+            if extra_blocks:
+                stage.append(UBlock(channels, 1, dils, dtype=policy, name=f"ublock_{i}_extra"))
+            self.ublocks.append(stage)
+        self.out_conv = layers.Conv1D(1, 3, padding="same", dtype="float32", name="out_conv")
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.factors)
+
+    def call(self, inputs):
+        audio, mel, noise_level = inputs
+        x = self.wave_conv(ops.expand_dims(ops.cast(audio, self.compute_dtype), -1))
+        films = [self.films[0](x, noise_level)]
+        for block, film in zip(self.dblocks, self.films[1:]):
+            x = block(x)
+            films.append(film(x, noise_level))
+        h = self.mel_conv(ops.cast(mel, self.compute_dtype))
+        for stage, film in zip(self.ublocks, reversed(films)):
+            for block in stage:
+                h = block(h, film)
+        return ops.squeeze(self.out_conv(h), -1)
+
+    def build(self, input_shape=None):
+        # Create every variable up front so weights load into a fresh model without a forward pass.
+        frames = 2
+        self.call([ops.zeros((1, frames * self.hop_length)), ops.zeros((1, frames, self.n_mels)),
+                   ops.zeros((1,))])
+
+    def get_config(self):
+        return {**super().get_config(), "n_mels": self.n_mels, "factors": list(self.factors),
+                "mel_channels": self.mel_channels, "upsample_channels": list(self.upsample_channels),
+                "upsample_dilations": [list(d) for d in self.upsample_dilations],
+                "downsample_channels": list(self.downsample_channels),
+                "extra_blocks": self.extra_blocks, "noise_scale": self.noise_scale}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, name_or_path: str, overrides=None, **kwargs) -> "WaveGrad":
+        """A built, randomly initialised model for a config preset ('base', 'large', 'ljspeech', 'demo')."""
+        from wavegrad_tf.config import load_config
+
+        return build_model(load_config(name_or_path, overrides), **kwargs)
+
+
+def build_model(cfg, **kwargs) -> WaveGrad:
+    """A built WaveGrad for a `Config`."""
+    m = cfg.model
+    model = WaveGrad(n_mels=cfg.audio.n_mels, factors=m.factors, mel_channels=m.mel_channels,
+                     upsample_channels=m.upsample_channels, upsample_dilations=m.upsample_dilations,
+                     downsample_channels=m.downsample_channels, extra_blocks=m.extra_blocks,
+                     noise_scale=m.noise_scale, **kwargs)
+    model.build()
+    return model
