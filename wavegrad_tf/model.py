@@ -209,3 +209,8 @@ def build_model(cfg, **kwargs) -> WaveGrad:
                      noise_scale=m.noise_scale, **kwargs)
     model.build()
     return model
+
+
+def checkpoint_variables(model: WaveGrad) -> dict:
+    """{path below the model: variable}, for tf.train.Checkpoint, which does not see layers kept in lists."""
+    return {v.path.split("/", 1)[1]: v for v in model.weights}

@@ -1,0 +1,49 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = str(ROOT / "tests" / "tiny.yaml")
+SPEECH = sorted((ROOT / "wavegrad_tf" / "demo_data" / "speech").glob("*.flac"))
+
+
+def run_module(args, env=None, timeout=600, check=True):
+    """Runs `python -m ...` in a fresh process (needed where TF device setup must precede any op)."""
+    import subprocess
+
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=ROOT)
+    if check and proc.returncode:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    from wavegrad_tf.config import load_config
+
+    return load_config(TINY)
+
+
+@pytest.fixture(scope="session")
+def speech(tiny_cfg):
+    """A real recorded speech clip at 16 kHz (float32) from the bundled corpus."""
+    from wavegrad_tf.audio import load_audio
+
+    return load_audio(SPEECH[0], 16000)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny model trained for 20 steps on the bundled corpus: a training run's folder."""
+    from wavegrad_tf import train
+
+    model_dir = tmp_path_factory.mktemp("tiny_run")
+    train.run(TINY, str(model_dir), steps=20)
+    return model_dir

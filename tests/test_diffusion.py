@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from wavegrad_tf import diffusion
+
+
+def test_preset_schedules():
+    lin = diffusion.get_schedule("linear-1000")
+    assert len(lin) == 1000 and lin[0] == 1e-6 and lin[-1] == 0.01
+    assert len(diffusion.get_schedule("linear-50")) == 50
+    fib = diffusion.get_schedule("fibonacci-25")
+    assert len(fib) == 25 and fib[0] == 1e-6 and fib[1] == 2e-6
+    np.testing.assert_allclose(fib[2:], fib[1:-1] + fib[:-2])
+    assert len(diffusion.get_schedule("manual-6")) == 6
+
+
+def test_user_schedules_from_list_and_files(tmp_path):
+    betas = [1e-4, 1e-3, 1e-2, 0.05]
+    np.savetxt(tmp_path / "s.txt", betas)
+    np.save(tmp_path / "s.npy", betas)
+    (tmp_path / "s.yaml").write_text("betas: [0.0001, 0.001, 0.01, 0.05]\n")
+    for spec in (betas, tmp_path / "s.txt", str(tmp_path / "s.npy"), tmp_path / "s.yaml"):
+        np.testing.assert_allclose(diffusion.get_schedule(spec), betas)
+    for bad, msg in (([0.1, 1.5], r"in \(0, 1\)"), ([], "non-empty"), ("nope", "expected one of")):
+        with pytest.raises(ValueError, match=msg):
+            diffusion.get_schedule(bad)
+
+
+def test_noise_levels_and_noising_follow_the_paper():
+    betas = np.linspace(1e-6, 0.01, 1000)
+    levels = diffusion.noise_levels(betas)
+    expected = [1.0]
+    for b in betas:
+        expected.append(expected[-1] * np.sqrt(1 - b))
+    np.testing.assert_allclose(levels, expected, rtol=1e-9)
+    rng = np.random.default_rng(0)
+    y0, eps = rng.standard_normal((2, 100)).astype("float32"), rng.standard_normal((2, 100)).astype("float32")
+    a = np.array([0.3, 0.95], "float32")
+    got = diffusion.add_noise(tf.constant(y0), tf.constant(eps), tf.constant(a)).numpy()
+    np.testing.assert_allclose(got, a[:, None] * y0 + np.sqrt(1 - a[:, None] ** 2) * eps, rtol=1e-5)
+
+
+def test_continuous_levels_lie_in_their_segment_and_discrete_on_the_grid():
+    levels = diffusion.noise_levels(diffusion.get_schedule("linear-50"))
+    level, cond = diffusion.draw_noise_level(tf.constant([1, 2]), 4096, levels, continuous=True)
+    level = level.numpy()
+    np.testing.assert_array_equal(level, cond.numpy())
+    assert levels[-1] <= level.min() and level.max() <= 1.0
+    # Uniform within segments: roughly equal counts per segment, and values fill (not sit on) the grid.
+    seg = np.searchsorted(-levels, -level)
+    assert np.bincount(seg, minlength=51)[1:].min() > 40
+    on_grid = np.min(np.abs(level[:, None] - levels[None, :]), 1) < 1e-7
+    assert on_grid.mean() < 0.01
+    level, cond = diffusion.draw_noise_level(tf.constant([3, 4]), 512, levels, continuous=False)
+    n = np.round(cond.numpy() * 50).astype(int)
+    assert n.min() >= 1 and n.max() <= 50
+    np.testing.assert_allclose(level.numpy(), levels[n], rtol=1e-6)
+
+
+def numpy_sampler(eps_fn, mel, hop, betas, noises):
+    """A line-by-line NumPy transcription of the paper's Algorithm 2; noises[n] is the noise drawn at step n."""
+    alphas = 1 - betas
+    alpha_bar = np.cumprod(alphas)
+    y = noises[len(betas)]
+    for n in range(len(betas), 0, -1):
+        i = n - 1
+        level = np.sqrt(alpha_bar[i])
+        y = (y - betas[i] / np.sqrt(1 - alpha_bar[i]) * eps_fn(y, mel, level)) / np.sqrt(alphas[i])
+        if n > 1:
+            sigma = np.sqrt((1 - alpha_bar[i - 1]) / (1 - alpha_bar[i]) * betas[i])
+            y = y + sigma * noises[n - 1]
+    return y
+
+
+@pytest.mark.parametrize("schedule", ["manual-6", "fibonacci-25"])
+def test_sampler_matches_numpy_transcription(schedule):
+    betas = diffusion.get_schedule(schedule)
+    hop, mel = 4, np.random.default_rng(1).standard_normal((2, 5, 3)).astype("float32")
+
+    def eps_np(y, m, level):
+        return np.tanh(y) * 0.5 * level + np.repeat(m.mean(-1), hop, axis=1)
+
+    noise = diffusion.PositionalNoise(seed=3)
+    noises = {n: noise(n, 2, 0, 20).astype(np.float64) for n in range(len(betas) + 1)}
+    expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises)
+
+    def eps_tf(y, m, level):
+        return tf.tanh(y) * 0.5 * level[:, None] + tf.repeat(tf.reduce_mean(m, -1), hop, axis=1)
+
+    got = diffusion.sample(eps_tf, mel, hop, betas, noise).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_positional_noise_is_the_same_in_any_window():
+    noise = diffusion.PositionalNoise(seed=11)
+    whole = noise(3, 2, 0, 30000)
+    np.testing.assert_array_equal(noise(3, 2, 12345, 9000), whole[:, 12345:21345])
+    assert not np.allclose(noise(2, 2, 0, 100), whole[:, :100])
+    assert abs(whole.std() - 1) < 0.02 and abs(whole.mean()) < 0.02

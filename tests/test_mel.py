@@ -1,0 +1,54 @@
+import librosa
+import numpy as np
+import pytest
+
+from wavegrad_tf import mel
+from wavegrad_tf.config import load_config
+
+
+def librosa_log_mel(audio, a):
+    """The reference: librosa's Slaney mel of the magnitude STFT, centred with reflect padding."""
+    m = librosa.feature.melspectrogram(y=audio, sr=a.sample_rate, n_fft=a.n_fft, hop_length=a.hop_length,
+                                       win_length=a.win_length, window="hann", center=True, pad_mode="reflect",
+                                       power=a.power, n_mels=a.n_mels, fmin=a.fmin, fmax=a.fmax)
+    return (np.log(np.maximum(m, a.log_floor)).T - a.mel_offset) / a.mel_scale
+
+
+@pytest.mark.parametrize("preset", ["base", "ljspeech", "demo"])
+def test_matches_librosa_on_real_speech(speech, preset):
+    """Tolerance: max |difference| of the log-mel <= 1e-3 nats wherever the reference is above the floor."""
+    a = load_config(preset).audio
+    audio = librosa.resample(speech, orig_sr=16000, target_sr=a.sample_rate)
+    ours = mel.log_mel_spectrogram(audio, a).numpy()
+    ref = librosa_log_mel(audio, a)
+    assert ours.shape == ref.shape == (mel.num_frames(len(audio), a), a.n_mels)
+    live = ref > np.log(a.log_floor) + 1.0
+    assert live.mean() > 0.5
+    assert np.max(np.abs(ours - ref)[live]) <= 1e-3
+
+
+def test_filterbank_is_slaney_not_htk():
+    a = load_config("ljspeech").audio
+    np.testing.assert_allclose(mel.mel_filterbank(a), librosa.filters.mel(
+        sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels, fmin=a.fmin, fmax=a.fmax).T, rtol=1e-6)
+
+
+def test_crop_with_context_equals_full_clip_frames(speech):
+    """Training crops computed from their own context window give the same frames as the whole clip."""
+    from wavegrad_tf import data
+
+    cfg = load_config("demo")
+    a, seg = cfg.audio, cfg.train.segment_length
+    full = mel.log_mel_spectrogram(speech, a).numpy()
+    padded = np.pad(speech, a.win_length // 2, mode="reflect")
+    start = 7
+    window = padded[start * a.hop_length:start * a.hop_length + seg + a.win_length]
+    audio, crop = data.crop_features(window, cfg)
+    np.testing.assert_allclose(crop.numpy(), full[start:start + seg // a.hop_length], atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(audio), speech[start * a.hop_length:start * a.hop_length + seg])
+
+
+def test_log_floor_and_normalisation():
+    cfg = load_config("demo", ["audio.log_floor=0.01", "audio.mel_offset=-2.0", "audio.mel_scale=4.0"])
+    silence = mel.log_mel_spectrogram(np.zeros(4000, np.float32), cfg.audio).numpy()
+    np.testing.assert_allclose(silence, (np.log(0.01) + 2.0) / 4.0, rtol=1e-6)

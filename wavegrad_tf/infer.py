@@ -1,0 +1,144 @@
+"""Vocode: python -m wavegrad_tf.infer --model_dir DIR --input in.wav|mel.npy --output out.wav.
+
+A wav is analysed with the model's own mel front end and resynthesised; a .npy is a precomputed
+log-mel [frames, n_mels] (e.g. from a TTS model) with the same feature settings. Any length is
+vocoded in overlapping chunks, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "A training run's folder (config.yaml + checkpoints/).", required=True)
+flags.DEFINE_string("input", None, "A .wav/.flac/.ogg file, or a .npy log-mel [frames, n_mels].", required=True)
+flags.DEFINE_string("output", None, "Output .wav path.", required=True)
+flags.DEFINE_integer("iterations", None, "Refinement steps: picks the preset schedule with this many steps.")
+flags.DEFINE_string("schedule", None, "Preset name (manual-6, fibonacci-25, linear-50, linear-1000) or a file "
+                    "of betas; default: the config's inference_schedule.")
+flags.DEFINE_integer("seed", None, "Noise seed, for reproducible output.")
+flags.DEFINE_integer("chunk_frames", 400, "Mel frames vocoded at a time (bounds memory).")
+
+
+def load_model(model_dir: str | os.PathLike):
+    """(config, WaveGrad with the latest checkpoint's weights) of a training run."""
+    import tensorflow as tf
+
+    from wavegrad_tf.config import config_from_dict
+    import yaml
+
+    from wavegrad_tf.model import build_model, checkpoint_variables
+
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.yaml"
+    if not config_path.exists():
+        raise FileNotFoundError(f"--model_dir {model_dir}: no config.yaml (is it a training run's folder?)")
+    cfg = config_from_dict(yaml.safe_load(config_path.read_text()))
+    latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"--model_dir {model_dir}: no checkpoint in {model_dir / 'checkpoints'}")
+    model = build_model(cfg)
+    tf.train.Checkpoint(model=checkpoint_variables(model)).restore(latest).expect_partial().assert_existing_objects_matched()
+    return cfg, model
+
+
+def schedule_for(cfg, iterations: Optional[int] = None, schedule=None) -> np.ndarray:
+    from wavegrad_tf import diffusion
+
+    if iterations is not None and schedule is not None:
+        raise ValueError("give --iterations or --schedule, not both")
+    if iterations is not None:
+        names = {len(diffusion.get_schedule(n)): n for n in diffusion.PRESETS}
+        if iterations not in names:
+            raise ValueError(f"--iterations {iterations}: no preset has that many steps "
+                             f"(presets: {sorted(names)}); pass --schedule with your own betas")
+        schedule = names[iterations]
+    betas = diffusion.get_schedule(schedule if schedule is not None else cfg.diffusion.inference_schedule)
+    if not cfg.diffusion.continuous and len(betas) != len(diffusion.get_schedule(cfg.diffusion.train_schedule)):
+        raise ValueError("a discrete-index model samples only with its training schedule")
+    return betas
+
+
+def check_mel(mel: np.ndarray, n_mels: int, source: str = "mel") -> np.ndarray:
+    """A [frames, n_mels] float32 array, or a ValueError saying what was expected."""
+    mel = np.asarray(mel)
+    if mel.ndim != 2:
+        raise ValueError(f"{source}: expected a 2-D log-mel [frames, {n_mels}], got shape {mel.shape}")
+    if mel.shape[1] != n_mels:
+        hint = " (it looks transposed: save it as [frames, n_mels])" if mel.shape[0] == n_mels else ""
+        raise ValueError(f"{source}: expected {n_mels} mel bins in the last axis, got shape {mel.shape}{hint}")
+    if mel.shape[0] == 0:
+        raise ValueError(f"{source}: expected at least one frame, got 0")
+    if not np.issubdtype(mel.dtype, np.floating):
+        raise ValueError(f"{source}: expected a float array, got {mel.dtype}")
+    if not np.all(np.isfinite(mel)):
+        raise ValueError(f"{source}: contains NaN or inf")
+    return mel.astype(np.float32)
+
+
+def _fade_in(overlap: int) -> np.ndarray:
+    """0 over the first quarter of the overlap, linear to 1 over its middle half: chunk edges get no weight."""
+    return np.clip((np.arange(overlap) + 0.5 - overlap / 4) / (overlap / 2), 0, 1).astype(np.float32)
+
+
+def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] = None,
+           chunk_frames: int = 400, overlap_frames: int = 24) -> np.ndarray:
+    """Audio [frames * hop] for a log-mel [frames, n_mels], in overlapping chunks of `chunk_frames`.
+
+    Noise is keyed by absolute sample position, so overlapping chunks see the same noise and
+    agree away from their edges; the seams are crossfaded where both are away from an edge.
+    """
+    import tensorflow as tf
+
+    from wavegrad_tf import diffusion
+
+    mel = check_mel(mel, cfg.audio.n_mels)
+    if chunk_frames <= 2 * overlap_frames:
+        raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice the overlap ({overlap_frames})")
+    hop, frames = cfg.audio.hop_length, mel.shape[0]
+    noise = diffusion.PositionalNoise(seed)
+    eps = tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True)
+    fade = _fade_in(overlap_frames * hop)
+    out = np.zeros(frames * hop, np.float32)
+    for begin in range(0, frames, chunk_frames - overlap_frames):
+        end = min(begin + chunk_frames, frames)
+        audio = diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop)
+        audio = audio.numpy()[0]
+        if begin > 0:
+            audio[:len(fade)] *= fade
+        if end < frames:
+            audio[-len(fade):] *= 1.0 - fade
+        out[begin * hop:end * hop] += audio
+        if end == frames:
+            break
+    return out
+
+
+def main(argv):
+    del argv
+    from wavegrad_tf.audio import load_audio, save_wav
+    from wavegrad_tf.mel import log_mel_spectrogram
+
+    cfg, model = load_model(FLAGS.model_dir)
+    betas = schedule_for(cfg, FLAGS.iterations, FLAGS.schedule)
+    path = Path(FLAGS.input)
+    if not path.exists():
+        raise FileNotFoundError(f"--input {path}: no such file")
+    if path.suffix == ".npy":
+        mel, length = check_mel(np.load(path), cfg.audio.n_mels, str(path)), None
+    else:
+        audio = load_audio(path, cfg.audio.sample_rate)
+        mel, length = log_mel_spectrogram(audio, cfg.audio).numpy(), len(audio)
+    out = vocode(model, cfg, mel, betas, FLAGS.seed, FLAGS.chunk_frames)
+    save_wav(FLAGS.output, out[:length], cfg.audio.sample_rate)
+    print(f"wrote {FLAGS.output}: {len(out[:length]) / cfg.audio.sample_rate:.2f} s, {len(betas)} iterations")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    app.run(main)

@@ -1,0 +1,206 @@
+"""Distributed training loop: tf.distribute strategies, the L1 noise-prediction step, checkpoints, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from wavegrad_tf import data, diffusion, mel
+from wavegrad_tf.config import Config
+from wavegrad_tf.model import build_model, checkpoint_variables
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+def split_cpu(replicas: int) -> None:
+    """Splits the CPU into logical devices so MirroredStrategy can be tried on a laptop. Call before any op."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+
+
+def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
+    if name == "multi_worker":  # cluster from TF_CONFIG
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"--strategy: expected one of {STRATEGIES}, got {name!r}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                              and "chief" not in resolver.cluster_spec().as_dict())
+
+
+class Trainer:
+    """Owns the model, optimizer and checkpoint of one run in `model_dir`; resumes from its last checkpoint."""
+
+    def __init__(self, cfg: Config, model_dir: str | os.PathLike,
+                 strategy: Optional[tf.distribute.Strategy] = None):
+        self.cfg = cfg
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = is_chief(self.strategy)
+        model_dir = Path(model_dir)
+        # Non-chief workers write their (identical) checkpoints aside, as tf.distribute requires.
+        self.model_dir = model_dir if self.chief else model_dir / "workers" / str(
+            self.strategy.cluster_resolver.task_id)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(self.model_dir / "config.yaml")
+        with self.strategy.scope():
+            self.model = build_model(cfg, dtype="mixed_float16" if cfg.train.mixed_precision else "float32")
+            # The loss-scale optimizer is also the non-finite guard: a step whose gradients hold a
+            # NaN or inf is skipped. In float32 the scale stays 1 (only halves after a bad step).
+            self.optimizer = keras.optimizers.LossScaleOptimizer(
+                keras.optimizers.Adam(cfg.train.learning_rate),
+                initial_scale=2.0**15 if cfg.train.mixed_precision else 1.0,
+                dynamic_growth_steps=2000 if cfg.train.mixed_precision else 2**31 - 1)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model), optimizer=self.optimizer,
+                                              step=self.step)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints",
+                                                  max_to_keep=cfg.train.keep_checkpoints)
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("resumed from %s at step %d", self.manager.latest_checkpoint, int(self.step))
+        self._distributed_step = tf.function(self._distributed_step_fn)
+
+    # -- the step -------------------------------------------------------------------------
+    def _replica_step(self, batch):
+        cfg = self.cfg.train
+        with tf.GradientTape() as tape:
+            pred = self.model([batch["noisy_audio"], batch["mel"], batch["model_noise_level"]], training=True)
+            per_example = tf.reduce_mean(tf.abs(batch["noise"] - tf.cast(pred, tf.float32)), axis=-1)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch_size)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.model.trainable_variables)
+        # Clip the global gradient: all-reduce here, since Keras would clip each replica's part.
+        ctx = tf.distribute.get_replica_context()
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        scale = tf.cast(self.optimizer.dynamic_scale, tf.float32)
+        grads, norm = tf.clip_by_global_norm(grads, cfg.grad_clip_norm * scale)
+        # The optimizer sums over replicas again; hand it each replica's equal share.
+        replicas = tf.cast(ctx.num_replicas_in_sync, tf.float32)
+        self.optimizer.apply_gradients(zip([g / replicas for g in grads], self.model.trainable_variables))
+        return loss, norm / scale
+
+    def _distributed_step_fn(self, batch):
+        loss, norm = self.strategy.run(self._replica_step, args=(batch,))
+        self.step.assign_add(1)
+        return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None))
+
+    def train_step(self, batch):
+        """One update from a global batch (a dict of tensors, or a distributed batch). Returns (loss, grad_norm)."""
+        return self._distributed_step(batch)
+
+    # -- the loop -------------------------------------------------------------------------
+    def fit(self, train_clips: list, val_clips: list, steps: int) -> dict:
+        cfg = self.cfg.train
+        if cfg.batch_size % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"train.batch_size ({cfg.batch_size}) must be a multiple of the "
+                             f"{self.strategy.num_replicas_in_sync} replicas")
+        ds = data.dataset(train_clips, self.cfg, cfg.batch_size, seed=cfg.seed + int(self.step))
+        batches = iter(self.strategy.experimental_distribute_dataset(ds))
+        writer = tf.summary.create_file_writer(str(self.model_dir / "train")) if self.chief else None
+        validator = Validator(self, val_clips) if self.chief and val_clips else None
+        start_step, t0, last = int(self.step), time.time(), {}
+        try:
+            while int(self.step) < steps:
+                loss, norm = self.train_step(next(batches))
+                step = int(self.step)
+                if step % cfg.log_every == 0 or step == steps:
+                    loss, norm = float(loss), float(norm)
+                    rate = (step - start_step) / max(time.time() - t0, 1e-9)
+                    skipped = step - int(self.optimizer.iterations)
+                    last = {"step": step, "loss": loss, "grad_norm": norm, "steps_per_sec": rate,
+                            "skipped_nonfinite": skipped}
+                    eta = (steps - step) / max(rate, 1e-9)
+                    print(f"step {step}/{steps}  loss {loss:.4f}  grad_norm {norm:.3f}  {rate:.2f} steps/s  "
+                          f"ETA {int(eta // 60)}m{int(eta % 60):02d}s" + (f"  skipped {skipped}" if skipped else ""),
+                          flush=True)
+                    if writer:
+                        with writer.as_default(step=step):
+                            for k in ("loss", "grad_norm", "steps_per_sec"):
+                                tf.summary.scalar(k, last[k])
+                            tf.summary.scalar("nonfinite_skipped", skipped)
+                if step % cfg.checkpoint_every == 0:
+                    self.save()
+                if validator and step % cfg.validate_every == 0:
+                    last.update(validator(step))
+        except KeyboardInterrupt:
+            logging.warning("interrupted at step %d: saving a checkpoint", int(self.step))
+            self.save()
+            raise
+        self.save()
+        if validator and int(self.step) % cfg.validate_every:
+            last.update(validator(int(self.step)))
+        return last
+
+    def save(self) -> None:
+        step = int(self.step)
+        if step and self.manager.latest_checkpoint != f"{self.manager.directory}/ckpt-{step}":
+            self.manager.save(checkpoint_number=step)
+
+
+class Validator:
+    """Validation loss at fixed noise levels, and a vocoded held-out clip (audio + mel image) in TensorBoard."""
+
+    LEVELS = (0.1, 0.5, 0.9)
+
+    def __init__(self, trainer: Trainer, clips: list):
+        self.trainer, self.cfg = trainer, trainer.cfg
+        self.writer = tf.summary.create_file_writer(str(trainer.model_dir / "validation"))
+        window = tf.stack([data.read_window(c.cache, 0, self.cfg) for c in clips[:8]])
+        self.audio, self.mel = data.crop_features(window, self.cfg)
+        self.noise = tf.random.stateless_normal(tf.shape(self.audio), [7, 7])
+        self.betas = diffusion.get_schedule(self.cfg.diffusion.inference_schedule)
+
+    def __call__(self, step: int) -> dict:
+        model, n = self.trainer.model, int(self.audio.shape[0])
+        losses = {}
+        for level in self.LEVELS:
+            lv = tf.fill([n], level)
+            pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, lv], training=False)
+            losses[f"val_loss_{level}"] = float(tf.reduce_mean(tf.abs(self.noise - tf.cast(pred, tf.float32))))
+        if not self.cfg.diffusion.continuous:
+            return losses  # discrete models condition on n / T, not on these levels
+        fake = diffusion.sample(lambda y, m, l: model([y, m, l], training=False), self.mel[:1],
+                                self.cfg.audio.hop_length, self.betas, diffusion.PositionalNoise(0))
+        real_mel = mel.log_mel_spectrogram(self.audio[:1], self.cfg.audio)
+        fake_mel = mel.log_mel_spectrogram(tf.clip_by_value(fake, -1, 1), self.cfg.audio)
+        losses["val_mel_l1"] = float(tf.reduce_mean(tf.abs(real_mel - fake_mel)))
+        with self.writer.as_default(step=step):
+            for k, v in losses.items():
+                tf.summary.scalar(k, v)
+            sr = self.cfg.audio.sample_rate
+            tf.summary.audio("vocoded", tf.clip_by_value(fake, -1, 1)[..., None], sr)
+            tf.summary.audio("original", self.audio[:1, :, None], sr)
+            tf.summary.image("mel_original_vs_vocoded", _mel_image(tf.concat([real_mel, fake_mel], 1)))
+        logging.info("validation at step %d: %s", step, json.dumps(losses))
+        return losses
+
+
+def _mel_image(log_mel):
+    """[1, frames, n_mels] log-mel -> [1, n_mels, frames, 1] image, low frequencies at the bottom."""
+    x = tf.transpose(log_mel, [0, 2, 1])[:, ::-1, :, None]
+    lo, hi = tf.reduce_min(x), tf.reduce_max(x)
+    return (x - lo) / tf.maximum(hi - lo, 1e-6)
