@@ -18,7 +18,8 @@ class AudioError(ValueError):
 
     def __init__(self, path, reason: str, detail: str = ""):
         self.path, self.reason = str(path), reason
-        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+        self.description = reason + (f" ({detail})" if detail else "")
+        super().__init__(f"{path}: {self.description}")
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:

@@ -58,7 +58,7 @@ class Clip:
 @dataclasses.dataclass
 class Corpus:
     clips: list[Clip]
-    skipped: dict[str, str]  # path -> reason
+    skipped: dict[str, str]  # path -> "reason (detail)"
 
     def summary(self) -> str:
         counts: dict[str, int] = {}
@@ -116,7 +116,7 @@ def prepare_corpus(data_dir: str | os.PathLike, cfg: Config, cache_dir: str | os
             try:
                 clips.extend(future.result())
             except AudioError as e:
-                skipped[str(path)] = f"{e.reason}: {e}"
+                skipped[str(path)] = e.description
                 logging.warning("skipping %s", e)
     corpus = Corpus(clips, skipped)
     logging.info("data %s: %s", data_dir, corpus.summary())

@@ -80,7 +80,7 @@ class Trainer:
                                                   max_to_keep=cfg.train.keep_checkpoints)
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("resumed from %s at step %d", self.manager.latest_checkpoint, int(self.step))
+            print(f"resumed from {self.manager.latest_checkpoint} at step {self.global_step}", flush=True)
         self._distributed_step = tf.function(self._distributed_step_fn)
 
     # -- the step -------------------------------------------------------------------------
@@ -108,6 +108,10 @@ class Trainer:
         return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None))
 
+    @property
+    def global_step(self) -> int:
+        return int(self.step.numpy())  # .numpy(): int() rejects a MirroredVariable
+
     def train_step(self, batch):
         """One update from a global batch (a dict of tensors, or a distributed batch). Returns (loss, grad_norm)."""
         return self._distributed_step(batch)
@@ -118,19 +122,19 @@ class Trainer:
         if cfg.batch_size % self.strategy.num_replicas_in_sync:
             raise ValueError(f"train.batch_size ({cfg.batch_size}) must be a multiple of the "
                              f"{self.strategy.num_replicas_in_sync} replicas")
-        ds = data.dataset(train_clips, self.cfg, cfg.batch_size, seed=cfg.seed + int(self.step))
+        ds = data.dataset(train_clips, self.cfg, cfg.batch_size, seed=cfg.seed + self.global_step)
         batches = iter(self.strategy.experimental_distribute_dataset(ds))
         writer = tf.summary.create_file_writer(str(self.model_dir / "train")) if self.chief else None
         validator = Validator(self, val_clips) if self.chief and val_clips else None
-        start_step, t0, last = int(self.step), time.time(), {}
+        start_step, t0, last = self.global_step, time.time(), {}
         try:
-            while int(self.step) < steps:
+            while self.global_step < steps:
                 loss, norm = self.train_step(next(batches))
-                step = int(self.step)
+                step = self.global_step
                 if step % cfg.log_every == 0 or step == steps:
                     loss, norm = float(loss), float(norm)
                     rate = (step - start_step) / max(time.time() - t0, 1e-9)
-                    skipped = step - int(self.optimizer.iterations)
+                    skipped = step - int(self.optimizer.iterations.numpy())
                     last = {"step": step, "loss": loss, "grad_norm": norm, "steps_per_sec": rate,
                             "skipped_nonfinite": skipped}
                     eta = (steps - step) / max(rate, 1e-9)
@@ -147,16 +151,16 @@ class Trainer:
                 if validator and step % cfg.validate_every == 0:
                     last.update(validator(step))
         except KeyboardInterrupt:
-            logging.warning("interrupted at step %d: saving a checkpoint", int(self.step))
+            logging.warning("interrupted at step %d: saving a checkpoint", self.global_step)
             self.save()
             raise
         self.save()
-        if validator and int(self.step) % cfg.validate_every:
-            last.update(validator(int(self.step)))
+        if validator and self.global_step % cfg.validate_every:
+            last.update(validator(self.global_step))
         return last
 
     def save(self) -> None:
-        step = int(self.step)
+        step = self.global_step
         if step and self.manager.latest_checkpoint != f"{self.manager.directory}/ckpt-{step}":
             self.manager.save(checkpoint_number=step)
 
