@@ -41,9 +41,9 @@ def speech(tiny_cfg):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """A tiny model trained for 20 steps on the bundled corpus: a training run's folder."""
+    """A tiny model trained for 150 steps on the bundled corpus: a training run's folder."""
     from wavegrad_tf import train
 
     model_dir = tmp_path_factory.mktemp("tiny_run")
-    train.run(TINY, str(model_dir), steps=20)
+    train.run(TINY, str(model_dir), steps=150, overrides=["train.learning_rate=2e-3"])
     return model_dir

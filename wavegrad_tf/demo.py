@@ -14,9 +14,13 @@ from pathlib import Path
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", "runs/demo", "Where the demo run goes (a finished run is reused).")
-flags.DEFINE_integer("steps", 1500, "Training steps (about 5 minutes on 2 CPU cores).")
-flags.DEFINE_integer("seed", 0, "Sampling noise seed.")
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a script (the modules import each other)."""
+    flags.DEFINE_string("model_dir", "runs/demo", "Where the demo run goes (a finished run is reused).")
+    flags.DEFINE_integer("steps", 1500, "Training steps (about 5 minutes on 2 CPU cores).")
+    flags.DEFINE_integer("seed", 0, "Sampling noise seed.")
 
 
 def plot_spectrograms(original, vocoded, cfg, path) -> None:
@@ -65,4 +69,5 @@ def main(argv):
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
     app.run(main)

@@ -15,14 +15,18 @@ import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "A training run's folder (config.yaml + checkpoints/).", required=True)
-flags.DEFINE_string("input", None, "A .wav/.flac/.ogg file, or a .npy log-mel [frames, n_mels].", required=True)
-flags.DEFINE_string("output", None, "Output .wav path.", required=True)
-flags.DEFINE_integer("iterations", None, "Refinement steps: picks the preset schedule with this many steps.")
-flags.DEFINE_string("schedule", None, "Preset name (manual-6, fibonacci-25, linear-50, linear-1000) or a file "
-                    "of betas; default: the config's inference_schedule.")
-flags.DEFINE_integer("seed", None, "Noise seed, for reproducible output.")
-flags.DEFINE_integer("chunk_frames", 400, "Mel frames vocoded at a time (bounds memory).")
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a script (the modules import each other)."""
+    flags.DEFINE_string("model_dir", None, "A training run's folder (config.yaml + checkpoints/).", required=True)
+    flags.DEFINE_string("input", None, "A .wav/.flac/.ogg file, or a .npy log-mel [frames, n_mels].", required=True)
+    flags.DEFINE_string("output", None, "Output .wav path.", required=True)
+    flags.DEFINE_integer("iterations", None, "Refinement steps: picks the preset schedule with this many steps.")
+    flags.DEFINE_string("schedule", None, "Preset name (manual-6, fibonacci-25, linear-50, linear-1000) or a file "
+                        "of betas; default: the config's inference_schedule.")
+    flags.DEFINE_integer("seed", None, "Noise seed, for reproducible output.")
+    flags.DEFINE_integer("chunk_frames", 400, "Mel frames vocoded at a time (bounds memory).")
 
 
 def load_model(model_dir: str | os.PathLike):
@@ -87,7 +91,7 @@ def _fade_in(overlap: int) -> np.ndarray:
 
 
 def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] = None,
-           chunk_frames: int = 400, overlap_frames: int = 24) -> np.ndarray:
+           chunk_frames: int = 400, overlap_frames: int = 32) -> np.ndarray:
     """Audio [frames * hop] for a log-mel [frames, n_mels], in overlapping chunks of `chunk_frames`.
 
     Noise is keyed by absolute sample position, so overlapping chunks see the same noise and
@@ -141,4 +145,5 @@ def main(argv):
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
     app.run(main)

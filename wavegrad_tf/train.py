@@ -12,17 +12,21 @@ from pathlib import Path
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "demo", "Preset name (base, large, ljspeech, demo) or a YAML file.")
-flags.DEFINE_string("data_dir", None, "Folder of audio (wav/flac/ogg) or with an LJSpeech metadata.csv; "
-                    "default: the bundled demo corpus.")
-flags.DEFINE_string("model_dir", None, "Where checkpoints, config.yaml and TensorBoard logs go.", required=True)
-flags.DEFINE_integer("steps", 1000, "Train until this global step (a resumed run continues to it).")
-flags.DEFINE_multi_string("override", [], "Config override section.key=value (repeatable).")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
-                  "tf.distribute strategy; multi_worker reads the cluster from TF_CONFIG.")
-flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
-flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into this many logical devices (try mirrored on a laptop).")
-flags.DEFINE_string("cache_dir", None, "Decoded-audio cache; default: <model_dir>/audio_cache.")
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a script (the modules import each other)."""
+    flags.DEFINE_string("config", "demo", "Preset name (base, large, ljspeech, demo) or a YAML file.")
+    flags.DEFINE_string("data_dir", None, "Folder of audio (wav/flac/ogg) or with an LJSpeech metadata.csv; "
+                        "default: the bundled demo corpus.")
+    flags.DEFINE_string("model_dir", None, "Where checkpoints, config.yaml and TensorBoard logs go.", required=True)
+    flags.DEFINE_integer("steps", 1000, "Train until this global step (a resumed run continues to it).")
+    flags.DEFINE_multi_string("override", [], "Config override section.key=value (repeatable).")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                      "tf.distribute strategy; multi_worker reads the cluster from TF_CONFIG.")
+    flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+    flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into this many logical devices (try mirrored on a laptop).")
+    flags.DEFINE_string("cache_dir", None, "Decoded-audio cache; default: <model_dir>/audio_cache.")
 
 
 def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),
@@ -59,4 +63,5 @@ def main(argv):
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
     app.run(main)
