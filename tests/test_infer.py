@@ -105,3 +105,27 @@ def test_ten_minute_input_runs_in_bounded_memory(tiny_model):
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert len(audio) == frames * cfg.audio.hop_length and np.isfinite(audio).all()
     assert grown_mib < 1024, grown_mib
+
+
+def test_discrete_index_variant_trains_and_samples_with_its_schedule(tmp_path, monkeypatch):
+    from conftest import TINY
+    from wavegrad_tf import train
+
+    train.run(TINY, str(tmp_path), steps=3, overrides=["diffusion.continuous=false",
+                                                       "diffusion.train_schedule=linear-50"])
+    cfg, model = infer.load_model(tmp_path)
+    betas = infer.schedule_for(cfg)
+    np.testing.assert_array_equal(betas, diffusion.get_schedule("linear-50"))
+    with pytest.raises(ValueError, match="samples only with its training schedule"):
+        infer.schedule_for(cfg, schedule="manual-6")
+    seen = []
+    original = diffusion.sample
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["conditioning"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(diffusion, "sample", spy)
+    audio = infer.vocode(model, cfg, np.zeros((5, 64), np.float32), betas, seed=0)
+    assert np.isfinite(audio).all()
+    np.testing.assert_allclose(seen[0], np.arange(1, 51) / 50)

@@ -31,11 +31,12 @@ def plot_spectrograms(original, vocoded, cfg, path) -> None:
 
     from wavegrad_tf.mel import log_mel_spectrogram
 
+    mels = [log_mel_spectrogram(audio, cfg.audio).numpy().T for audio in (original, vocoded)]
+    vmin, vmax = min(m.min() for m in mels), max(m.max() for m in mels)  # one colour scale for both
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for ax, audio, title in zip(axes, (original, vocoded), ("original (held out)", "WaveGrad, 6 iterations")):
-        m = log_mel_spectrogram(audio, cfg.audio).numpy().T
-        ax.imshow(m, origin="lower", aspect="auto", cmap="magma",
-                  extent=[0, len(audio) / cfg.audio.sample_rate, 0, cfg.audio.n_mels])
+    for ax, m, title in zip(axes, mels, ("original (held out)", "WaveGrad, 6 iterations")):
+        ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                  extent=[0, len(original) / cfg.audio.sample_rate, 0, cfg.audio.n_mels])
         ax.set_title(title)
         ax.set_ylabel("mel bin")
     axes[-1].set_xlabel("seconds")

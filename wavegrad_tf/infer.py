@@ -62,9 +62,12 @@ def schedule_for(cfg, iterations: Optional[int] = None, schedule=None) -> np.nda
             raise ValueError(f"--iterations {iterations}: no preset has that many steps "
                              f"(presets: {sorted(names)}); pass --schedule with your own betas")
         schedule = names[iterations]
-    betas = diffusion.get_schedule(schedule if schedule is not None else cfg.diffusion.inference_schedule)
-    if not cfg.diffusion.continuous and len(betas) != len(diffusion.get_schedule(cfg.diffusion.train_schedule)):
-        raise ValueError("a discrete-index model samples only with its training schedule")
+    d = cfg.diffusion
+    betas = diffusion.get_schedule(schedule if schedule is not None else
+                                   d.inference_schedule if d.continuous else d.train_schedule)
+    if not d.continuous and not np.array_equal(betas, diffusion.get_schedule(d.train_schedule)):
+        raise ValueError("a discrete-index model (diffusion.continuous: false) samples only with its "
+                         f"training schedule ({d.train_schedule})")
     return betas
 
 
@@ -106,12 +109,15 @@ def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] =
         raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice the overlap ({overlap_frames})")
     hop, frames = cfg.audio.hop_length, mel.shape[0]
     noise = diffusion.PositionalNoise(seed)
-    eps = tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True)
+    eps = tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True, autograph=False)
+    # Discrete-index models were trained on n / T, not on the noise level.
+    conditioning = None if cfg.diffusion.continuous else np.arange(1, len(betas) + 1) / len(betas)
     fade = _fade_in(overlap_frames * hop)
     out = np.zeros(frames * hop, np.float32)
     for begin in range(0, frames, chunk_frames - overlap_frames):
         end = min(begin + chunk_frames, frames)
-        audio = diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop)
+        audio = diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop,
+                                 conditioning=conditioning)
         audio = audio.numpy()[0]
         if begin > 0:
             audio[:len(fade)] *= fade

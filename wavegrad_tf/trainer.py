@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import data, diffusion, mel
+from wavegrad_tf import data, diffusion, infer, mel
 from wavegrad_tf.config import Config
 from wavegrad_tf.model import build_model, checkpoint_variables
 
@@ -176,19 +176,23 @@ class Validator:
         window = tf.stack([data.read_window(c.cache, 0, self.cfg) for c in clips[:8]])
         self.audio, self.mel = data.crop_features(window, self.cfg)
         self.noise = tf.random.stateless_normal(tf.shape(self.audio), [7, 7])
-        self.betas = diffusion.get_schedule(self.cfg.diffusion.inference_schedule)
+        self.betas = infer.schedule_for(self.cfg)
+        self.train_levels = diffusion.noise_levels(diffusion.get_schedule(self.cfg.diffusion.train_schedule))
+
+    def _step_fraction(self, level: float) -> float:
+        n = int(np.argmin(np.abs(self.train_levels[1:] - level))) + 1
+        return n / (len(self.train_levels) - 1)
 
     def __call__(self, step: int) -> dict:
         model, n = self.trainer.model, int(self.audio.shape[0])
         losses = {}
         for level in self.LEVELS:
             lv = tf.fill([n], level)
-            pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, lv], training=False)
+            # Discrete models see n / T: validate them at the nearest step of their training schedule.
+            cond = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
+            pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, cond], training=False)
             losses[f"val_loss_{level}"] = float(tf.reduce_mean(tf.abs(self.noise - tf.cast(pred, tf.float32))))
-        if not self.cfg.diffusion.continuous:
-            return losses  # discrete models condition on n / T, not on these levels
-        fake = diffusion.sample(lambda y, m, l: model([y, m, l], training=False), self.mel[:1],
-                                self.cfg.audio.hop_length, self.betas, diffusion.PositionalNoise(0))
+        fake = tf.constant(infer.vocode(model, self.cfg, self.mel[0].numpy(), self.betas, seed=0)[None])
         real_mel = mel.log_mel_spectrogram(self.audio[:1], self.cfg.audio)
         fake_mel = mel.log_mel_spectrogram(tf.clip_by_value(fake, -1, 1), self.cfg.audio)
         losses["val_mel_l1"] = float(tf.reduce_mean(tf.abs(real_mel - fake_mel)))
