@@ -137,3 +137,14 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
     final = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir / "checkpoints")))
     assert final.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == killed_at + 5
     assert final.get_tensor("optimizer/inner_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == killed_at + 5
+
+
+def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny_cfg):
+    cfg = load_config(TINY, ["train.mixed_precision=true"])
+    trainer = Trainer(cfg, tmp_path / "run")
+    assert trainer.model.compute_dtype == "float16"
+    assert all(v.dtype == "float32" for v in trainer.model.weights)
+    clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
+    batches = iter(data.dataset(clips, cfg, 4, seed=0))
+    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(5)]
+    assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 5

@@ -20,7 +20,7 @@ def _fibonacci(n: int, b1: float = 1e-6, b2: float = 2e-6) -> np.ndarray:
 
 # The paper's demo-page schedules. manual-6 is the hand-picked set lmnt-com/wavegrad ships; its last
 # noise level (0.61) is low enough to start from N(0, I). ivanvovk's searched 6 steps end at 0.96 and
-# scored worse here (docs/schedules.md).
+# scored worse here (README, "Measured on this machine").
 PRESETS: dict[str, Callable[[], np.ndarray]] = {
     "linear-1000": lambda: np.linspace(1e-6, 0.01, 1000),
     "linear-50": lambda: np.linspace(1e-4, 0.05, 50),
