@@ -47,3 +47,13 @@ def tiny_run(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("tiny_run")
     train.run(TINY, str(model_dir), steps=150, overrides=["train.learning_rate=2e-3"])
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model_and_mel(tiny_run, speech):
+    """(config, model, log-mel of 1.5 s of real speech) of the tiny run."""
+    from wavegrad_tf import infer
+    from wavegrad_tf.mel import log_mel_spectrogram
+
+    cfg, model = infer.load_model(tiny_run)
+    return cfg, model, log_mel_spectrogram(speech[:24000], cfg.audio).numpy()[:-1]

@@ -146,5 +146,8 @@ def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny
     assert all(v.dtype == "float32" for v in trainer.model.weights)
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
-    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(5)]
-    assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 5
+    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(10)]
+    # float16 gradients overflow at the initial scale 2^15: those steps are skipped and the scale halves.
+    applied, scale = int(trainer.optimizer.iterations.numpy()), float(trainer.optimizer.dynamic_scale.numpy())
+    assert np.all(np.isfinite(losses)) and applied >= 5
+    assert scale == 2.0 ** (15 - (10 - applied))

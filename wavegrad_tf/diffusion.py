@@ -142,16 +142,19 @@ def sample(eps_fn: Callable, mel, hop_length: int, betas: np.ndarray,
     (discrete models see n / T instead of the noise level).
     """
     mel = tf.convert_to_tensor(mel, tf.float32)
-    batch, length = int(mel.shape[0]), int(mel.shape[1]) * hop_length
+    # Static sizes when known (eager), else symbolic: the same loop is traced, unrolled, for export.
+    batch = mel.shape[0] if mel.shape[0] is not None else tf.shape(mel)[0]
+    length = mel.shape[1] * hop_length if mel.shape[1] is not None else tf.shape(mel)[1] * hop_length
     noise = noise or PositionalNoise()
     c = sampler_coefficients(np.asarray(betas, np.float64))
     cond = c["noise_level"] if conditioning is None else conditioning
     steps = len(betas)
-    y = tf.constant(noise(steps, batch, start_sample, length))
+    y = tf.convert_to_tensor(noise(steps, batch, start_sample, length), tf.float32)
     for n in reversed(range(steps)):
         level = tf.fill([batch], np.float32(cond[n]))
         eps = eps_fn(y, mel, level)
         y = (y - np.float32(c["eps_scale"][n]) * eps) * np.float32(c["inv_sqrt_alpha"][n])
         if n > 0:
-            y = y + np.float32(c["sigma"][n]) * tf.constant(noise(n, batch, start_sample, length))
+            y = y + np.float32(c["sigma"][n]) * tf.convert_to_tensor(noise(n, batch, start_sample, length),
+                                                                      tf.float32)
     return y

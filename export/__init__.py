@@ -1,0 +1,1 @@
+"""Export tooling: TF Serving SavedModel (and, next, TFLite)."""

@@ -1,0 +1,90 @@
+import subprocess
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export.saved_model import export_saved_model
+from wavegrad_tf import diffusion, infer
+from wavegrad_tf.mel import log_mel_spectrogram
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    path = export_saved_model(tiny_run, tmp_path_factory.mktemp("serving"), "wavegrad", 1, max_frames=300)
+    return path, tf.saved_model.load(str(path))
+
+
+def test_layout_is_what_tf_serving_loads(exported):
+    path, _ = exported
+    assert path.name == "1" and path.parent.name == "wavegrad"
+    assert (path / "saved_model.pb").exists() and (path / "variables" / "variables.index").exists()
+    shown = subprocess.run(["saved_model_cli", "show", "--dir", str(path), "--all"], capture_output=True,
+                           text=True, check=True).stdout
+    for name in ("serving_default", "vocode_with_noise", "mel_from_audio"):
+        assert f"signature_def['{name}']" in shown
+    assert shown.count("Method name is: tensorflow/serving/predict") == 3
+
+
+def test_saved_model_cli_run_vocodes(exported, tmp_path):
+    path, _ = exported
+    np.save(tmp_path / "mel.npy", np.full((1, 12, 64), -4.0, np.float32))
+    np.save(tmp_path / "lengths.npy", np.array([12], np.int32))
+    subprocess.run(["saved_model_cli", "run", "--dir", str(path), "--tag_set", "serve", "--signature_def",
+                    "serving_default", "--inputs", f"mel={tmp_path}/mel.npy;lengths={tmp_path}/lengths.npy",
+                    "--outdir", str(tmp_path)], check=True, capture_output=True)
+    audio = np.load(tmp_path / "audio.npy")
+    assert audio.shape == (1, 12 * 200) and np.isfinite(audio).all() and audio.std() > 0
+
+
+def test_saved_model_matches_keras_sampler_with_the_same_noise(exported, tiny_model_and_mel):
+    _, loaded = exported
+    cfg, model, mel = tiny_model_and_mel
+    betas = infer.schedule_for(cfg)
+    noise = diffusion.PositionalNoise(seed=9)
+    length = mel.shape[0] * cfg.audio.hop_length
+    keras_audio = diffusion.sample(lambda y, m, l: model([y, m, l]), mel[None], cfg.audio.hop_length, betas,
+                                   noise).numpy()
+    stacked = np.stack([noise(step, 1, 0, length) for step in range(1, len(betas) + 1)])
+    out = loaded.signatures["vocode_with_noise"](mel=tf.constant(mel[None]), lengths=tf.constant([len(mel)]),
+                                                 noise=tf.constant(stacked))
+    assert np.max(np.abs(out["audio"].numpy() - keras_audio)) <= 1e-5
+
+
+def test_padded_batch_is_trimmed_by_lengths(exported, tiny_model_and_mel):
+    _, loaded = exported
+    cfg, _, mel = tiny_model_and_mel
+    batch = np.stack([mel[:40], mel[:40]])
+    batch[1, 25:] = np.log(cfg.audio.log_floor)  # item 1 is 25 frames, padded with silence
+    out = loaded.signatures["serving_default"](mel=tf.constant(batch), lengths=tf.constant([40, 25]))
+    audio, lengths = out["audio"].numpy(), out["audio_lengths"].numpy()
+    assert lengths.tolist() == [8000, 5000] and audio.shape == (2, 8000)
+    assert np.all(audio[1, 5000:] == 0) and np.std(audio[1, :5000]) > 0 and np.std(audio[0, 5000:]) > 0
+
+
+def test_mel_signature_is_the_front_end(exported, speech, tiny_model_and_mel):
+    _, loaded = exported
+    cfg = tiny_model_and_mel[0]
+    got = loaded.signatures["mel_from_audio"](audio=tf.constant(speech[None, :16000]))["mel"].numpy()
+    np.testing.assert_allclose(got[0], log_mel_spectrogram(speech[:16000], cfg.audio).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("mel, lengths, message", [
+    (np.zeros((1, 0, 64)), [0], "at least one frame"),
+    (np.zeros((1, 301, 64)), [301], "at most 300 frames"),
+    (np.full((1, 5, 64), np.nan), [5], "NaN or inf"),
+    (np.zeros((1, 5, 64)), [6], "lengths: expected at most the mel frame count"),
+    (np.zeros((2, 5, 64)), [5], "one length per batch item"),
+])
+def test_bad_requests_are_invalid_argument(exported, mel, lengths, message):
+    _, loaded = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.signatures["serving_default"](mel=tf.constant(mel, tf.float32), lengths=tf.constant(lengths))
+
+
+def test_wrong_mel_bins_or_dtype_are_refused_by_the_signature(exported):
+    _, loaded = exported
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
+        loaded.signatures["serving_default"](mel=tf.zeros((1, 5, 80)), lengths=tf.constant([5]))
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
+        loaded.signatures["serving_default"](mel=tf.zeros((1, 5, 64), tf.float64), lengths=tf.constant([5]))
