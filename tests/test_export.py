@@ -88,3 +88,17 @@ def test_wrong_mel_bins_or_dtype_are_refused_by_the_signature(exported):
         loaded.signatures["serving_default"](mel=tf.zeros((1, 5, 80)), lengths=tf.constant([5]))
     with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
         loaded.signatures["serving_default"](mel=tf.zeros((1, 5, 64), tf.float64), lengths=tf.constant([5]))
+
+
+def test_warmup_requests_replay_against_the_model(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path, loaded = exported
+    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")))
+    assert len(records) == 2
+    for record in records:
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        assert request.model_spec.name == "wavegrad" and request.model_spec.signature_name == "serving_default"
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        out = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert out["audio"].shape == (1, int(inputs["lengths"][0]) * 200)
