@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
+from wavegrad_tf.noise import PositionalNoise  # noqa: F401  (part of this module's API)
+
 
 def _fibonacci(n: int, b1: float = 1e-6, b2: float = 2e-6) -> np.ndarray:
     betas = [b1, b2]
@@ -93,29 +95,6 @@ def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool
     u = tf.random.stateless_uniform([batch_size], seeds[1])
     level = lo + u * (hi - lo)
     return level, level
-
-
-class PositionalNoise:
-    """Gaussian noise keyed by (seed, step, batch item, absolute sample position).
-
-    Any window of a long signal gets the same values whether it is vocoded whole or in
-    overlapping chunks, so chunked and whole synthesis agree away from the seams.
-    """
-
-    BLOCK = 8192
-
-    def __init__(self, seed: Optional[int] = None):
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
-
-    def __call__(self, step: int, batch: int, start: int, length: int) -> np.ndarray:
-        first, last = start // self.BLOCK, (start + length - 1) // self.BLOCK
-        out = np.empty((batch, (last - first + 1) * self.BLOCK), np.float32)
-        for b in range(batch):
-            for k, block in enumerate(range(first, last + 1)):
-                rng = np.random.default_rng([self.seed, step, b, block])
-                out[b, k * self.BLOCK:(k + 1) * self.BLOCK] = rng.standard_normal(self.BLOCK, np.float32)
-        offset = start - first * self.BLOCK
-        return out[:, offset:offset + length]
 
 
 def sampler_coefficients(betas: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from absl import app, flags
@@ -105,20 +105,33 @@ def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] =
     from wavegrad_tf import diffusion
 
     mel = check_mel(mel, cfg.audio.n_mels)
-    if chunk_frames <= 2 * overlap_frames:
-        raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice the overlap ({overlap_frames})")
-    hop, frames = cfg.audio.hop_length, mel.shape[0]
+    hop = cfg.audio.hop_length
     noise = diffusion.PositionalNoise(seed)
     eps = tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True, autograph=False)
     # Discrete-index models were trained on n / T, not on the noise level.
     conditioning = None if cfg.diffusion.continuous else np.arange(1, len(betas) + 1) / len(betas)
+
+    def synthesize(begin, end):
+        return diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop,
+                                conditioning=conditioning).numpy()[0]
+
+    return chunked(len(mel), hop, synthesize, chunk_frames, overlap_frames)
+
+
+def chunked(frames: int, hop: int, synthesize: Callable[[int, int], np.ndarray], chunk_frames: int = 400,
+            overlap_frames: int = 32) -> np.ndarray:
+    """Audio [frames * hop] from `synthesize(begin, end)` over overlapping frame ranges, crossfaded.
+
+    With position-keyed noise, overlapping chunks agree away from their edges; the crossfade uses
+    only the middle half of each overlap, so chunk edges get no weight.
+    """
+    if chunk_frames <= 2 * overlap_frames:
+        raise ValueError(f"chunk_frames ({chunk_frames}) must exceed twice the overlap ({overlap_frames})")
     fade = _fade_in(overlap_frames * hop)
     out = np.zeros(frames * hop, np.float32)
     for begin in range(0, frames, chunk_frames - overlap_frames):
         end = min(begin + chunk_frames, frames)
-        audio = diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop,
-                                 conditioning=conditioning)
-        audio = audio.numpy()[0]
+        audio = np.array(synthesize(begin, end), np.float32)
         if begin > 0:
             audio[:len(fade)] *= fade
         if end < frames:

@@ -80,3 +80,31 @@ def serving_functions(model, cfg, betas: np.ndarray, max_frames: int = DEFAULT_M
         return {"mel": mel_lib.log_mel_spectrogram(audio, cfg.audio)}
 
     return {"serving_default": vocode, "vocode_with_noise": vocode_with_noise, "mel_from_audio": mel_from_audio}
+
+
+def on_device_function(model, cfg, betas: np.ndarray, noise_input: bool = False):
+    """Batch-1 sampler for TFLite: mel [1, frames, n_mels] (-> and noise [steps, 1, frames * hop]) -> audio
+    [1, frames * hop], unrolled, with no checks in the graph (TFLite has no Assert op: runners check
+    input before invoke)."""
+    betas = np.asarray(betas, np.float64)
+    steps, hop, n_mels = len(betas), cfg.audio.hop_length, cfg.audio.n_mels
+    if steps > MAX_STEPS:
+        raise ValueError(f"schedule: {steps} steps; export unrolls at most {MAX_STEPS}")
+    conditioning = None if cfg.diffusion.continuous else np.arange(1, steps + 1) / steps
+    mel_spec = tf.TensorSpec([1, None, n_mels], tf.float32, name="mel")
+
+    def eps(y, m, level):
+        return model([y, m, level], training=False)
+
+    if noise_input:
+        @tf.function(input_signature=[mel_spec, tf.TensorSpec([steps, 1, None], tf.float32, name="noise")])
+        def vocode(mel, noise):
+            return {"audio": diffusion.sample(eps, mel, hop, betas, lambda step, *_: noise[step - 1],
+                                              conditioning=conditioning)}
+    else:
+        @tf.function(input_signature=[mel_spec])
+        def vocode(mel):
+            return {"audio": diffusion.sample(eps, mel, hop, betas, lambda step, batch, start, length:
+                                              tf.random.normal(tf.stack([batch, length])),
+                                              conditioning=conditioning)}
+    return vocode
