@@ -1,0 +1,1 @@
+"""TF Serving: configs, the server command line, and a REST / gRPC client."""
