@@ -41,9 +41,13 @@ class LiteRTVocoder:
     def op_names(self) -> list[str]:
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
 
-    def vocode(self, mel: np.ndarray, seed: Optional[int] = None, chunk_frames: int = 400,
+    def vocode(self, mel: np.ndarray, seed: Optional[int] = None, chunk_frames: int = 128,
                overlap_frames: int = 32) -> np.ndarray:
-        """Audio [frames * hop] for a log-mel [frames, n_mels]."""
+        """Audio [frames * hop] for a log-mel [frames, n_mels].
+
+        Small chunks by default: the interpreter's memory grows with the chunk while speed barely
+        changes (docs/deployment.md).
+        """
         hop, steps = self.meta["audio"]["hop_length"], len(self.meta["betas"])
         mel = check_mel(mel, self.meta["audio"]["n_mels"])
         noise = PositionalNoise(seed)
