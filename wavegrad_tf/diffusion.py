@@ -97,6 +97,11 @@ def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool
     return level, level
 
 
+def model_conditioning(betas: np.ndarray, continuous: bool) -> Optional[np.ndarray]:
+    """What the model sees at each sampling step, when it is not the noise level: n / T for discrete models."""
+    return None if continuous else np.arange(1, len(betas) + 1) / len(betas)
+
+
 def sampler_coefficients(betas: np.ndarray) -> dict[str, np.ndarray]:
     """Per-step constants of the paper's Algorithm 2, index n = 0..N-1 for steps 1..N."""
     alphas = 1.0 - betas

@@ -108,8 +108,7 @@ def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] =
     hop = cfg.audio.hop_length
     noise = diffusion.PositionalNoise(seed)
     eps = tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True, autograph=False)
-    # Discrete-index models were trained on n / T, not on the noise level.
-    conditioning = None if cfg.diffusion.continuous else np.arange(1, len(betas) + 1) / len(betas)
+    conditioning = diffusion.model_conditioning(betas, cfg.diffusion.continuous)
 
     def synthesize(begin, end):
         return diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop,

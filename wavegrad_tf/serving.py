@@ -16,19 +16,25 @@ DEFAULT_MAX_FRAMES = 4000
 MAX_STEPS = 100
 
 
+def _sampler_parts(model, cfg, betas):
+    """(betas, the noise predictor, what the model sees per step) shared by every exported sampler."""
+    betas = np.asarray(betas, np.float64)
+    if len(betas) > MAX_STEPS:
+        raise ValueError(f"schedule: {len(betas)} steps; export unrolls at most {MAX_STEPS}")
+
+    def eps(y, mel, level):
+        return model([y, mel, level], training=False)
+
+    return betas, eps, diffusion.model_conditioning(betas, cfg.diffusion.continuous)
+
+
 def serving_functions(model, cfg, betas: np.ndarray, max_frames: int = DEFAULT_MAX_FRAMES) -> dict:
     """{name: tf.function} for `serving_default` (mel, lengths), `vocode_with_noise` (mel, lengths,
     noise) and `mel_from_audio` (audio)."""
-    betas = np.asarray(betas, np.float64)
+    betas, eps, conditioning = _sampler_parts(model, cfg, betas)
     steps, hop, n_mels = len(betas), cfg.audio.hop_length, cfg.audio.n_mels
-    if steps > MAX_STEPS:
-        raise ValueError(f"schedule: {steps} steps; export unrolls at most {MAX_STEPS}")
-    conditioning = None if cfg.diffusion.continuous else np.arange(1, steps + 1) / steps
     mel_spec = tf.TensorSpec([None, None, n_mels], tf.float32, name="mel")
     lengths_spec = tf.TensorSpec([None], tf.int32, name="lengths")
-
-    def eps(y, m, level):
-        return model([y, m, level], training=False)
 
     def checked(mel, lengths):
         frames = tf.shape(mel)[1]
@@ -86,15 +92,9 @@ def on_device_function(model, cfg, betas: np.ndarray, noise_input: bool = False)
     """Batch-1 sampler for TFLite: mel [1, frames, n_mels] (-> and noise [steps, 1, frames * hop]) -> audio
     [1, frames * hop], unrolled, with no checks in the graph (TFLite has no Assert op: runners check
     input before invoke)."""
-    betas = np.asarray(betas, np.float64)
-    steps, hop, n_mels = len(betas), cfg.audio.hop_length, cfg.audio.n_mels
-    if steps > MAX_STEPS:
-        raise ValueError(f"schedule: {steps} steps; export unrolls at most {MAX_STEPS}")
-    conditioning = None if cfg.diffusion.continuous else np.arange(1, steps + 1) / steps
-    mel_spec = tf.TensorSpec([1, None, n_mels], tf.float32, name="mel")
-
-    def eps(y, m, level):
-        return model([y, m, level], training=False)
+    betas, eps, conditioning = _sampler_parts(model, cfg, betas)
+    steps, hop = len(betas), cfg.audio.hop_length
+    mel_spec = tf.TensorSpec([1, None, cfg.audio.n_mels], tf.float32, name="mel")
 
     if noise_input:
         @tf.function(input_signature=[mel_spec, tf.TensorSpec([steps, 1, None], tf.float32, name="noise")])
