@@ -4,7 +4,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

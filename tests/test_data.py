@@ -62,7 +62,6 @@ def test_ljspeech_metadata(tmp_path, speech):
 
 
 def test_crops_are_hop_aligned_and_match_their_mel(tiny_cfg, tmp_path):
-    from wavegrad_tf.mel import log_mel_spectrogram
 
     corpus = data.prepare_corpus(SPEECH[0].parent, tiny_cfg, tmp_path / "cache")
     train, val = data.split(corpus.clips, 0.1, seed=1)

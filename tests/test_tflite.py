@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from conftest import ROOT, SPEECH, run_module
+from conftest import SPEECH, run_module
 from export.tflite import VARIANTS, export_tflite
-from wavegrad_tf import diffusion, infer
+from wavegrad_tf import infer
 from wavegrad_tf.litert import FORBIDDEN_OPS, LiteRTVocoder
 
 
