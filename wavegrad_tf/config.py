@@ -307,7 +307,3 @@ def load_config(name_or_path: str | os.PathLike = "base", overrides: Optional[li
         return _build(Config, data, "").validate()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-
-
-def config_from_dict(data: dict) -> Config:
-    return _build(Config, data, "").validate()

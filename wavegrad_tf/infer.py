@@ -33,22 +33,37 @@ def load_model(model_dir: str | os.PathLike):
     """(config, WaveGrad with the latest checkpoint's weights) of a training run."""
     import tensorflow as tf
 
-    from wavegrad_tf.config import config_from_dict
-    import yaml
-
+    from wavegrad_tf.config import load_config
     from wavegrad_tf.model import build_model, checkpoint_variables
 
     model_dir = Path(model_dir)
     config_path = model_dir / "config.yaml"
     if not config_path.exists():
         raise FileNotFoundError(f"--model_dir {model_dir}: no config.yaml (is it a training run's folder?)")
-    cfg = config_from_dict(yaml.safe_load(config_path.read_text()))
+    cfg = load_config(config_path)
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
     if latest is None:
         raise FileNotFoundError(f"--model_dir {model_dir}: no checkpoint in {model_dir / 'checkpoints'}")
     model = build_model(cfg)
-    tf.train.Checkpoint(model=checkpoint_variables(model)).restore(latest).expect_partial().assert_existing_objects_matched()
+    status = tf.train.Checkpoint(model=checkpoint_variables(model)).restore(latest).expect_partial()
+    status.assert_existing_objects_matched()
     return cfg, model
+
+
+def read_input(path: str | os.PathLike, sample_rate: int, mel_fn: Callable[[np.ndarray], np.ndarray],
+               n_mels: Optional[int] = None) -> tuple[np.ndarray, Optional[int]]:
+    """(log-mel [frames, n_mels], audio length or None) from a .npy log-mel or an audio file analysed
+    with `mel_fn`; every CLI (Keras, LiteRT, TF Serving client) reads --input through this."""
+    from wavegrad_tf.audio import load_audio
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"--input {path}: no such file")
+    if path.suffix == ".npy":
+        mel = np.load(path)
+        return (mel if n_mels is None else check_mel(mel, n_mels, str(path))), None
+    audio = load_audio(path, sample_rate)
+    return np.asarray(mel_fn(audio)), len(audio)
 
 
 def schedule_for(cfg, iterations: Optional[int] = None, schedule=None) -> np.ndarray:
@@ -143,19 +158,13 @@ def chunked(frames: int, hop: int, synthesize: Callable[[int, int], np.ndarray],
 
 def main(argv):
     del argv
-    from wavegrad_tf.audio import load_audio, save_wav
+    from wavegrad_tf.audio import save_wav
     from wavegrad_tf.mel import log_mel_spectrogram
 
     cfg, model = load_model(FLAGS.model_dir)
     betas = schedule_for(cfg, FLAGS.iterations, FLAGS.schedule)
-    path = Path(FLAGS.input)
-    if not path.exists():
-        raise FileNotFoundError(f"--input {path}: no such file")
-    if path.suffix == ".npy":
-        mel, length = check_mel(np.load(path), cfg.audio.n_mels, str(path)), None
-    else:
-        audio = load_audio(path, cfg.audio.sample_rate)
-        mel, length = log_mel_spectrogram(audio, cfg.audio).numpy(), len(audio)
+    mel, length = read_input(FLAGS.input, cfg.audio.sample_rate,
+                             lambda audio: log_mel_spectrogram(audio, cfg.audio).numpy(), cfg.audio.n_mels)
     out = vocode(model, cfg, mel, betas, FLAGS.seed, FLAGS.chunk_frames)
     save_wav(FLAGS.output, out[:length], cfg.audio.sample_rate)
     print(f"wrote {FLAGS.output}: {len(out[:length]) / cfg.audio.sample_rate:.2f} s, {len(betas)} iterations")

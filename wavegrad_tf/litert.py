@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 from absl import app, flags
 
-from wavegrad_tf.infer import check_mel, chunked
+from wavegrad_tf.infer import check_mel, chunked, read_input
 from wavegrad_tf.noise import PositionalNoise
 
 FLAGS = flags.FLAGS
@@ -84,22 +84,13 @@ def define_flags():
 
 def main(argv):
     del argv
-    import soundfile as sf
-
-    from wavegrad_tf.audio import load_audio
+    from wavegrad_tf.audio import save_wav
 
     vocoder = LiteRTVocoder(FLAGS.model, FLAGS.threads)
-    path = Path(FLAGS.input)
-    if not path.exists():
-        raise FileNotFoundError(f"--input {path}: no such file")
-    if path.suffix == ".npy":
-        mel, length = check_mel(np.load(path), vocoder.meta["audio"]["n_mels"], str(path)), None
-    else:
-        audio = load_audio(path, vocoder.meta["audio"]["sample_rate"])
-        mel, length = vocoder.log_mel(audio), len(audio)
-    out = vocoder.vocode(mel, FLAGS.seed)[:length]
     rate = vocoder.meta["audio"]["sample_rate"]
-    sf.write(FLAGS.output, np.clip(out, -1, 1), rate, subtype="PCM_16")
+    mel, length = read_input(FLAGS.input, rate, vocoder.log_mel, vocoder.meta["audio"]["n_mels"])
+    out = vocoder.vocode(mel, FLAGS.seed)[:length]
+    save_wav(FLAGS.output, out, rate)
     print(f"wrote {FLAGS.output}: {len(out) / rate:.2f} s")
 
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from absl import app, flags
 
-from wavegrad_tf.infer import check_mel, chunked
+from wavegrad_tf.infer import check_mel, chunked, read_input
 from wavegrad_tf.noise import PositionalNoise
 
 FLAGS = flags.FLAGS
@@ -109,22 +108,17 @@ def define_flags():
 
 def main(argv):
     del argv
-    import soundfile as sf
-
-    from wavegrad_tf.audio import load_audio
+    from wavegrad_tf.audio import save_wav
 
     transport = (RestTransport if FLAGS.protocol == "rest" else GrpcTransport)(FLAGS.server, FLAGS.model)
-    path, length = Path(FLAGS.input), None
-    if path.suffix == ".npy":
-        mel = np.load(path)
-    else:
-        audio = load_audio(path, FLAGS.sample_rate)
-        mel, length = transport.predict("mel_from_audio", {"audio": audio[None]})["mel"][0], len(audio)
+    # The server checks the mel's bins; the mel of a wav is computed server-side.
+    mel, length = read_input(FLAGS.input, FLAGS.sample_rate, lambda audio: transport.predict(
+        "mel_from_audio", {"audio": audio[None]})["mel"][0])
     # One frame tells the hop: the server returns frames * hop samples.
     hop = FLAGS.hop_length or int(transport.predict("serving_default", {
         "mel": np.asarray(mel[None, :1], np.float32), "lengths": np.array([1], np.int32)})["audio"].shape[1])
     out = vocode(transport, mel, mel.shape[-1], hop, FLAGS.steps, FLAGS.seed, FLAGS.max_frames)[:length]
-    sf.write(FLAGS.output, np.clip(out, -1, 1), FLAGS.sample_rate, subtype="PCM_16")
+    save_wav(FLAGS.output, out, FLAGS.sample_rate)
     print(f"wrote {FLAGS.output}: {len(out) / FLAGS.sample_rate:.2f} s")
 
 
