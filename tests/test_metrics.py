@@ -34,9 +34,9 @@ def test_intrusive_metrics_trim_to_the_shorter_clip(speech, tiny_cfg):
 
 
 def test_log_spectral_distance_of_a_uniform_gain_is_the_gain_in_db(speech):
-    # A 40 dB noise floor keeps every bin above the metric's floor (80 dB under the peak).
-    clean = with_noise(speech[:32000], 40) * 0.5
-    assert metrics.log_spectral_distance(clean * 10 ** (-6 / 20), clean) == pytest.approx(6.0, abs=1e-3)
+    # Noise 20 dB down keeps nearly every bin above the metric's floor (80 dB under the peak).
+    clean = with_noise(speech[:32000], 20) * 0.5
+    assert metrics.log_spectral_distance(clean * 10 ** (-6 / 20), clean) == pytest.approx(6.0, abs=0.01)
 
 
 def test_mel_cepstral_distortion_ignores_loudness(speech):
