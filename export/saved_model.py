@@ -7,11 +7,13 @@ Signatures (method tensorflow/serving/predict):
                      -> audio [batch, frames * hop], audio_lengths [batch]; the whole sampler in the graph
   vocode_with_noise  the same plus noise [steps, batch, frames * hop], for reproducible output
   mel_from_audio     audio [batch, samples] float32 at the model's rate -> mel [batch, frames, n_mels]
-and assets.extra/tf_serving_warmup_requests. Needs `pip install --no-deps tensorflow-serving-api==2.21.0`.
+and assets.extra/: tf_serving_warmup_requests, and wavegrad.json (feature settings and schedule, for
+wavegrad_tf.vocoders and the evaluator; TF Serving ignores it). Needs `pip install --no-deps tensorflow-serving-api==2.21.0`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -50,6 +52,7 @@ def export_saved_model(model_dir, output, model_name: str = "wavegrad", version:
         raise FileExistsError(f"{path} exists: pick a new --version (TF Serving serves the highest)")
     archive.write_out(str(path), verbose=False)
     write_warmup_requests(path, model_name, cfg, max_frames)
+    (path / "assets.extra" / "wavegrad.json").write_text(json.dumps(serving.metadata(cfg, betas), indent=1))
     return path
 
 

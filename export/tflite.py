@@ -93,8 +93,7 @@ def export_tflite(model_dir, output, variants=VARIANTS, schedule=None, calibrati
             written[variant].write_bytes(_convert(sampled, variant, lambda: ({"mel": m} for m in mels)))
         written["float32_noise_input"] = output / "float32_noise_input.tflite"
         written["float32_noise_input"].write_bytes(_convert(with_noise, "float32"))
-    meta = {"audio": cfg.to_dict()["audio"], "betas": betas.tolist()}
-    (output / "wavegrad.json").write_text(json.dumps(meta, indent=1))
+    (output / "wavegrad.json").write_text(json.dumps(serving.metadata(cfg, betas), indent=1))
     return written
 
 

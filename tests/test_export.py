@@ -7,6 +7,7 @@ import tensorflow as tf
 from export.saved_model import export_saved_model
 from wavegrad_tf import diffusion, infer
 from wavegrad_tf.mel import log_mel_spectrogram
+from wavegrad_tf.vocoders import load_vocoder
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,16 @@ def test_saved_model_matches_keras_sampler_with_the_same_noise(exported, tiny_mo
     out = loaded.signatures["vocode_with_noise"](mel=tf.constant(mel[None]), lengths=tf.constant([len(mel)]),
                                                  noise=tf.constant(stacked))
     assert np.max(np.abs(out["audio"].numpy() - keras_audio)) <= 1e-5
+
+
+def test_vocoder_interface_reads_the_export_and_matches_the_checkpoint(exported, tiny_run, tiny_model_and_mel):
+    path, _ = exported
+    _, _, mel = tiny_model_and_mel
+    from_export = load_vocoder(path.parent)  # the model folder: its highest version
+    assert from_export.audio == load_vocoder(tiny_run).audio
+    np.testing.assert_allclose(from_export.betas, infer.schedule_for(tiny_model_and_mel[0]))
+    keras_audio = load_vocoder(tiny_run).vocode(mel, seed=4)
+    assert np.max(np.abs(from_export.vocode(mel, seed=4) - keras_audio)) <= 1e-5
 
 
 def test_padded_batch_is_trimmed_by_lengths(exported, tiny_model_and_mel):

@@ -5,6 +5,7 @@ from conftest import SPEECH, run_module
 from export.tflite import VARIANTS, export_tflite
 from wavegrad_tf import infer
 from wavegrad_tf.litert import FORBIDDEN_OPS, LiteRTVocoder
+from wavegrad_tf.vocoders import load_vocoder
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +22,14 @@ def test_every_graph_is_builtin_only_with_no_variables(tflite_dir):
     assert "RANDOM_STANDARD_NORMAL" in LiteRTVocoder(tflite_dir / "float32.tflite").op_names()
 
 
-def test_float32_matches_keras_sampler_with_the_same_noise(tflite_dir, tiny_model_and_mel):
-    """Relative L2 <= 1e-4 against the Keras sampler fed the same position-keyed noise."""
-    cfg, model, mel = tiny_model_and_mel
-    keras_audio = infer.vocode(model, cfg, mel, infer.schedule_for(cfg), seed=3)
-    lite_audio = LiteRTVocoder(tflite_dir / "float32_noise_input.tflite").vocode(mel, seed=3)
+def test_float32_matches_keras_sampler_with_the_same_noise(tiny_run, tflite_dir, tiny_model_and_mel):
+    """Relative L2 <= 1e-4 against the Keras sampler fed the same position-keyed noise (the evaluator's path)."""
+    _, _, mel = tiny_model_and_mel
+    keras_audio = load_vocoder(tiny_run).vocode(mel, seed=3)
+    lite = load_vocoder(tflite_dir / "float32_noise_input.tflite")
+    lite_audio = lite.vocode(mel, seed=3)
     assert np.linalg.norm(lite_audio - keras_audio) / np.linalg.norm(keras_audio) <= 1e-4
+    assert lite.audio.hop_length == 200 and len(lite.betas) == 6
 
 
 def test_dynamic_frame_axis_and_quantized_variants_run(tflite_dir, tiny_model_and_mel):

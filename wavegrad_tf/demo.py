@@ -23,35 +23,12 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Sampling noise seed.")
 
 
-def plot_spectrograms(original, vocoded, cfg, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from wavegrad_tf.mel import log_mel_spectrogram
-
-    mels = [log_mel_spectrogram(audio, cfg.audio).numpy().T for audio in (original, vocoded)]
-    vmin, vmax = min(m.min() for m in mels), max(m.max() for m in mels)  # one colour scale for both
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for ax, m, title in zip(axes, mels, ("original (held out)", "WaveGrad, 6 iterations")):
-        ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
-                  extent=[0, len(original) / cfg.audio.sample_rate, 0, cfg.audio.n_mels])
-        ax.set_title(title)
-        ax.set_ylabel("mel bin")
-    axes[-1].set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main(argv):
     del argv
-    import numpy as np
-
-    from wavegrad_tf import infer, train
+    from wavegrad_tf import infer, metrics, train
     from wavegrad_tf.audio import load_audio, save_wav
     from wavegrad_tf.mel import log_mel_spectrogram
+    from wavegrad_tf.plots import spectrogram_grid
 
     model_dir = Path(FLAGS.model_dir)
     train.run("demo", str(model_dir), FLAGS.steps)
@@ -62,8 +39,9 @@ def main(argv):
     vocoded = infer.vocode(model, cfg, mel, infer.schedule_for(cfg), seed=FLAGS.seed)[:len(audio)]
     save_wav(model_dir / "demo_original.wav", audio, cfg.audio.sample_rate)
     save_wav(model_dir / "demo_vocoded.wav", vocoded, cfg.audio.sample_rate)
-    plot_spectrograms(audio, vocoded, cfg, model_dir / "demo_spectrograms.png")
-    l1 = float(np.mean(np.abs(log_mel_spectrogram(vocoded, cfg.audio).numpy() - mel)))
+    spectrogram_grid([{"original (held out)": audio, "WaveGrad, 6 iterations": vocoded}], cfg.audio,
+                     model_dir / "demo_spectrograms.png")
+    l1 = metrics.log_mel_l1(vocoded, audio, cfg.audio)
     print(f"held-out clip {held_out}\nlog-mel L1 vocoded vs original: {l1:.3f}\n"
           f"wrote {model_dir}/demo_vocoded.wav, demo_original.wav, demo_spectrograms.png")
 

@@ -55,8 +55,7 @@ class LiteRTVocoder:
         def synthesize(begin, end):
             inputs = {"mel": mel[None, begin:end]}
             if self.noise_input:
-                inputs["noise"] = np.stack([noise(step, 1, begin * hop, (end - begin) * hop)
-                                            for step in range(1, steps + 1)])
+                inputs["noise"] = noise.per_step(steps, begin * hop, (end - begin) * hop)
             return self.runner(**inputs)["audio"][0]
 
         return chunked(len(mel), hop, synthesize, chunk_frames, overlap_frames)

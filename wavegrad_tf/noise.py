@@ -28,3 +28,7 @@ class PositionalNoise:
                 out[b, k * self.BLOCK:(k + 1) * self.BLOCK] = rng.standard_normal(self.BLOCK, np.float32)
         offset = start - first * self.BLOCK
         return out[:, offset:offset + length]
+
+    def per_step(self, steps: int, start: int, length: int) -> np.ndarray:
+        """[steps, 1, length]: item k - 1 is the noise of step k, the layout of exported graphs' noise input."""
+        return np.stack([self(step, 1, start, length) for step in range(1, steps + 1)])

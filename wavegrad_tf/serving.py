@@ -16,6 +16,11 @@ DEFAULT_MAX_FRAMES = 4000
 MAX_STEPS = 100
 
 
+def metadata(cfg, betas: np.ndarray) -> dict:
+    """What a runner of an exported graph needs beside it: the feature settings and the baked-in schedule."""
+    return {"audio": cfg.to_dict()["audio"], "betas": np.asarray(betas).tolist()}
+
+
 def _sampler_parts(model, cfg, betas):
     """(betas, the noise predictor, what the model sees per step) shared by every exported sampler."""
     betas = np.asarray(betas, np.float64)

@@ -1,0 +1,71 @@
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import SPEECH, run_module
+from wavegrad_tf import evaluate, metrics
+from wavegrad_tf.mel import log_mel_spectrogram
+from wavegrad_tf.vocoders import GriffinLim, load_vocoder
+
+
+def test_cli_writes_every_output_for_a_trained_run(tiny_run, tmp_path):
+    out = tmp_path / "eval"
+    run_module(["-m", "wavegrad_tf.evaluate", "--model", str(tiny_run), "--output", str(out), "--max_files", "2",
+                "--plot_files", "2", "--griffin_lim_iterations", "8"])
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["files"]) == 2 and results["missing"] == {} and results["betas"] is not None
+    for row in results["files"]:
+        for system in ("wavegrad", "griffin_lim"):
+            assert all(np.isfinite(row["systems"][system][name]) for name in metrics.METRICS), row
+        truth = row["systems"]["ground_truth"]
+        assert truth["log_mel_l1"] is None and 1 <= truth["dnsmos_ovrl"] <= 5
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 6 and {r["system"] for r in table} == set(evaluate.SYSTEMS)
+    summary = (out / "summary.md").read_text()
+    assert all(m.label in summary for m in metrics.METRICS.values())
+    assert (out / "spectrograms.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "audio").glob("*.wav"))) == 4
+
+
+def test_missing_metric_package_is_reported_not_dropped(tiny_run, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pystoi" else real(name, *a))
+    results = evaluate.evaluate(tiny_run, tmp_path, max_files=1, griffin_lim_iterations=4,
+                                metric_names=["log_mel_l1", "stoi"])
+    assert results["missing"] == {"stoi": "missing: pip install pystoi"}
+    assert "stoi" not in results["files"][0]["systems"]["wavegrad"]
+    assert "| stoi | | missing: pip install pystoi |" in (tmp_path / "summary.md").read_text()
+
+
+def test_bad_file_is_skipped_and_listed(tiny_run, tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(SPEECH[0], clips / "good.flac")
+    (clips / "broken.wav").write_bytes(b"RIFF....WAVEfmt not really")
+    results = evaluate.evaluate(tiny_run, tmp_path / "eval", audio_dir=clips, griffin_lim_iterations=4,
+                                metric_names=["log_mel_l1"])
+    assert [r["file"] for r in results["files"]] == [str(clips / "good.flac")]
+    assert results["skipped"][0]["file"] == str(clips / "broken.wav")
+    assert results["skipped"][0]["reason"].startswith("corrupt")
+
+
+def test_exported_graphs_refuse_a_schedule(tmp_path):
+    (tmp_path / "model.tflite").write_bytes(b"")
+    with pytest.raises(ValueError, match="baked in"):
+        load_vocoder(tmp_path / "model.tflite", schedule="manual-6")
+
+
+def test_griffin_lim_reconstructs_the_mel_it_is_given(speech, tiny_cfg):
+    audio = speech[:32000]
+    mel = log_mel_spectrogram(audio, tiny_cfg.audio).numpy()
+    out = GriffinLim(tiny_cfg.audio, iterations=32).vocode(mel, seed=0)
+    assert out.shape == (len(mel) * tiny_cfg.audio.hop_length,)
+    noise = np.random.default_rng(0).standard_normal(len(audio)).astype(np.float32) * audio.std()
+    # Well under the 1.4 that noise 20 dB below the speech costs (tests/test_metrics.py's case).
+    assert metrics.log_mel_l1(out, audio, tiny_cfg.audio) < 0.3 < metrics.log_mel_l1(noise, audio, tiny_cfg.audio)
