@@ -8,7 +8,8 @@ Signatures (method tensorflow/serving/predict):
   vocode_with_noise  the same plus noise [steps, batch, frames * hop], for reproducible output
   mel_from_audio     audio [batch, samples] float32 at the model's rate -> mel [batch, frames, n_mels]
 and assets.extra/: tf_serving_warmup_requests, and wavegrad.json (feature settings and schedule, for
-wavegrad_tf.vocoders and the evaluator; TF Serving ignores it). Needs `pip install --no-deps tensorflow-serving-api==2.21.0`.
+wavegrad_tf.vocoders and the evaluator; TF Serving ignores it).
+Needs `pip install --no-deps tensorflow-serving-api==2.21.0`.
 """
 
 from __future__ import annotations

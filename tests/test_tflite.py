@@ -3,7 +3,6 @@ import pytest
 
 from conftest import SPEECH, run_module
 from export.tflite import VARIANTS, export_tflite
-from wavegrad_tf import infer
 from wavegrad_tf.litert import FORBIDDEN_OPS, LiteRTVocoder
 from wavegrad_tf.vocoders import load_vocoder
 
