@@ -1,0 +1,304 @@
+"""Search an N-step noise schedule on the paper's grid, scored by the log-mel L1 of vocoded validation clips.
+
+    python -m wavegrad_tf.schedule_search --model runs/demo --steps 6 --output runs/demo/search-6
+
+Every beta is one of {1..9} x 10^k, k in -6..-1 (54 values), and the schedule is non-decreasing. The
+search is deterministic, in two stages:
+1. Seeds, all scored: the whole grid when it has at most --exhaustive_limit schedules (1 and 2 steps);
+   otherwise the geometric schedules between every pair of 1-2-5 grid values, snapped to the grid,
+   plus any preset with N steps.
+2. Coordinate descent from the best seed: each beta in turn tried at every grid value that keeps the
+   schedule monotone, the best kept, until a sweep changes nothing.
+Each score is appended to <output>/scores.jsonl as it arrives; a restarted search re-scores nothing
+and follows the same path to the same best. <output>/schedule.yaml always holds the best so far, and
+--schedule of infer, evaluate and the exporters accepts it. --budget_minutes bounds each invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from itertools import combinations_with_replacement
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import yaml
+
+GRID = tuple(float(f"{m}e{k}") for k in range(-6, 0) for m in range(1, 10))
+Candidate = tuple[int, ...]  # indices into GRID, non-decreasing
+
+
+def betas_of(candidate: Candidate) -> list[float]:
+    return [GRID[i] for i in candidate]
+
+
+def snap(betas: Iterable[float]) -> Candidate:
+    """Nearest grid values in log scale (monotone, so a monotone schedule stays monotone)."""
+    logs = np.log10(GRID)
+    return tuple(int(np.argmin(np.abs(logs - np.log10(b)))) for b in betas)
+
+
+def grid_size(steps: int) -> int:
+    return math.comb(len(GRID) + steps - 1, steps)
+
+
+def seeds(steps: int, exhaustive_limit: int) -> list[Candidate]:
+    """Stage 1's candidates, in a fixed order."""
+    if grid_size(steps) <= exhaustive_limit:
+        return list(combinations_with_replacement(range(len(GRID)), steps))
+    from wavegrad_tf.diffusion import PRESETS
+
+    ends = [i for i, b in enumerate(GRID) if f"{b:.0e}"[0] in "125"]
+    out = [snap(np.geomspace(GRID[a], GRID[b], steps)) for a, b in combinations_with_replacement(ends, 2)]
+    out += [snap(b) for b in (preset() for preset in PRESETS.values()) if len(b) == steps and b.max() <= GRID[-1]]
+    return list(dict.fromkeys(out))
+
+
+def moves(current: Candidate, position: int) -> list[Candidate]:
+    """`current` with the beta at `position` at every grid value between its neighbours."""
+    low = current[position - 1] if position > 0 else 0
+    high = current[position + 1] if position + 1 < len(current) else len(GRID) - 1
+    return [current[:position] + (v,) + current[position + 1:] for v in range(low, high + 1)]
+
+
+class BudgetExhausted(Exception):
+    pass
+
+
+_worker_score: Optional[Callable] = None
+
+
+def _init_worker(factory) -> None:
+    global _worker_score
+    _worker_score = factory()
+
+
+def _score_in_worker(betas: list[float]) -> float:
+    return _worker_score(np.asarray(betas))
+
+
+class Search:
+    """The search state: scores so far (from scores.jsonl), the budget, and the scorer or its workers.
+
+    `factory()` builds the scorer `score(betas) -> float` (lower is better) in each worker process; it
+    must be picklable and have `settings()`, a dict that identifies what it scores (kept in search.json
+    so that a restart with other settings is refused).
+    """
+
+    def __init__(self, factory, steps: int, output: str | os.PathLike, budget_seconds: float = math.inf,
+                 workers: int = 1, exhaustive_limit: int = 2000):
+        if steps < 1:
+            raise ValueError(f"--steps: expected >= 1, got {steps}")
+        self.factory, self.steps, self.workers, self.exhaustive_limit = factory, steps, workers, exhaustive_limit
+        self.output = Path(output)
+        self.output.mkdir(parents=True, exist_ok=True)
+        self.deadline = time.monotonic() + budget_seconds
+        self.settings = {"steps": steps, "exhaustive_limit": exhaustive_limit, "scorer": factory.settings()}
+        settings_path = self.output / "search.json"
+        if settings_path.exists():
+            previous = json.loads(settings_path.read_text())
+            if previous != self.settings:
+                raise ValueError(f"--output {self.output}: holds a search with other settings ({previous}); "
+                                 "use a new folder or the same settings")
+        else:
+            settings_path.write_text(json.dumps(self.settings, indent=1))
+        self.scores = self._read_log()
+        self.log_path = self.output / "scores.jsonl"
+
+    def _read_log(self) -> dict[Candidate, float]:
+        scores = {}
+        path = self.output / "scores.jsonl"
+        if path.exists():
+            text = path.read_text()
+            if text and not text.endswith("\n"):  # killed mid-line: new entries start on a line of their own
+                with open(path, "a") as f:
+                    f.write("\n")
+            for line in text.splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:  # the line being written when the last run was killed
+                    continue
+                scores[tuple(entry["index"])] = float(entry["score"])
+        return scores
+
+    def _record(self, candidate: Candidate, score: float) -> None:
+        score = score if math.isfinite(score) else math.inf
+        self.scores[candidate] = score
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps({"index": list(candidate), "betas": betas_of(candidate), "score": score}) + "\n")
+        if self.best() == candidate:
+            self._write_best(complete=False)
+
+    def best(self) -> Candidate:
+        """Lowest score; ties go to the smaller index tuple, so the answer does not depend on arrival order."""
+        return min(self.scores, key=lambda c: (self.scores[c], c))
+
+    def _write_best(self, complete: bool) -> Path:
+        from wavegrad_tf.diffusion import noise_levels
+
+        best = self.best()
+        path = self.output / "schedule.yaml"
+        content = {"betas": betas_of(best), "score": self.scores[best], "steps": self.steps,
+                   "final_noise_level": float(noise_levels(np.array(betas_of(best)))[-1]),
+                   "schedules_scored": len(self.scores), "complete": complete}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump(content, sort_keys=False))
+        os.replace(tmp, path)  # a kill mid-write leaves the previous best, never half a file
+        return path
+
+    def score_all(self, candidates: Sequence[Candidate]) -> list[float]:
+        todo = [c for c in dict.fromkeys(candidates) if c not in self.scores]
+        if self.pool is None:
+            for candidate in todo:
+                self._check_budget()
+                self._record(candidate, self.scorer(np.asarray(betas_of(candidate))))
+        else:
+            pending, queue = {}, list(todo)
+            try:
+                while queue or pending:
+                    while queue and len(pending) < 2 * self.workers:
+                        self._check_budget()
+                        candidate = queue.pop(0)
+                        pending[self.pool.submit(_score_in_worker, betas_of(candidate))] = candidate
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._record(pending.pop(future), future.result())
+            finally:
+                for future, candidate in pending.items():  # work already running is kept, not wasted
+                    if not future.cancel():
+                        self._record(candidate, future.result())
+        return [self.scores[c] for c in candidates]
+
+    def _check_budget(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise BudgetExhausted
+
+    def run(self) -> dict:
+        """Runs until the descent converges or the budget ends; returns schedule.yaml's content."""
+        self.pool, self.scorer = None, None
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(self.factory,))
+        else:
+            self.scorer = self.factory()
+        complete = False
+        try:
+            self.score_all(seeds(self.steps, self.exhaustive_limit))
+            current = self.best()
+            if grid_size(self.steps) > self.exhaustive_limit:
+                changed = True
+                while changed:
+                    changed = False
+                    for position in range(self.steps):
+                        candidates = moves(current, position)
+                        scores = self.score_all(candidates)
+                        best = min(zip(scores, candidates))[1]
+                        changed, current = changed or best != current, best
+            complete = True
+        except BudgetExhausted:
+            pass
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        if not self.scores:
+            raise BudgetExhausted("the budget ended before the first schedule was scored")
+        return yaml.safe_load(self._write_best(complete).read_text())
+
+
+class MelDistance:
+    """Scorer factory: log-mel L1 of a trained run's vocoded clips (the middle `clip_seconds` of up to
+    `clips` files), averaged; the same seed and noise for every schedule."""
+
+    def __init__(self, model_dir: str | os.PathLike, files: Sequence[str | os.PathLike], clips: int = 4,
+                 clip_seconds: float = 1.0, seed: int = 0, threads: Optional[int] = None):
+        self.model_dir, self.files = str(model_dir), [str(f) for f in files][:clips]
+        self.clip_seconds, self.seed, self.threads = clip_seconds, seed, threads
+
+    def settings(self) -> dict:
+        return {"model": os.path.abspath(self.model_dir), "files": self.files, "clip_seconds": self.clip_seconds,
+                "seed": self.seed}
+
+    def __call__(self) -> Callable[[np.ndarray], float]:
+        import tensorflow as tf
+
+        if self.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        from wavegrad_tf import diffusion, infer
+        from wavegrad_tf.audio import load_audio
+        from wavegrad_tf.mel import log_mel_spectrogram
+
+        cfg, model = infer.load_model(self.model_dir)
+        if not cfg.diffusion.continuous:
+            raise ValueError(f"{self.model_dir}: a discrete-index model samples only with its training schedule")
+        hop = cfg.audio.hop_length
+        length = int(self.clip_seconds * cfg.audio.sample_rate) // hop * hop
+        segments = []
+        for path in self.files:
+            audio = load_audio(path, cfg.audio.sample_rate)
+            if len(audio) >= length:
+                start = (len(audio) - length) // 2 // hop * hop
+                segments.append(audio[start:start + length])
+        if not segments:
+            raise ValueError(f"no clip of at least {self.clip_seconds} s among {self.files}")
+        clips = np.stack(segments)
+        mels = log_mel_spectrogram(clips, cfg.audio)
+        eps = tf.function(lambda y, m, l: model([y, m, l], training=False), autograph=False)
+
+        def score(betas: np.ndarray) -> float:
+            noise = diffusion.PositionalNoise(self.seed)
+            audio = diffusion.sample(eps, mels, hop, betas, noise)[:, :length]
+            if not np.all(np.isfinite(audio.numpy())):  # a schedule that diverges
+                return math.inf
+            audio = tf.clip_by_value(audio, -1.0, 1.0)  # what a wav file can hold, as the evaluator scores
+            return float(tf.reduce_mean(tf.abs(log_mel_spectrogram(audio, cfg.audio) - mels)))
+
+        return score
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a script."""
+    from absl import flags
+
+    flags.DEFINE_string("model", None, "A training run folder (continuous noise-level model).", required=True)
+    flags.DEFINE_integer("steps", 6, "Number of sampling steps N.")
+    flags.DEFINE_string("output", None, "Folder for scores.jsonl, search.json and schedule.yaml.", required=True)
+    flags.DEFINE_string("audio_dir", None, "Validation recordings; default: the run's held-out clips.")
+    flags.DEFINE_integer("clips", 4, "Clips scored per schedule.")
+    flags.DEFINE_float("clip_seconds", 1.0, "Seconds scored from the middle of each clip.")
+    flags.DEFINE_integer("seed", 0, "Noise seed (the same for every schedule).")
+    flags.DEFINE_integer("workers", 1, "Scoring processes (each loads the model).")
+    flags.DEFINE_float("budget_minutes", 30.0, "Stop after this long with the best so far; rerun to continue.")
+    flags.DEFINE_integer("exhaustive_limit", 2000, "Score the whole grid when it has at most this many schedules.")
+
+
+def main(argv):
+    del argv
+    from absl import flags
+
+    from wavegrad_tf.evaluate import evaluation_files
+
+    FLAGS = flags.FLAGS
+    files = evaluation_files(FLAGS.model, FLAGS.audio_dir)
+    threads = max(1, (os.cpu_count() or 1) // FLAGS.workers)
+    factory = MelDistance(FLAGS.model, files, FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, threads)
+    start = time.monotonic()
+    result = Search(factory, FLAGS.steps, FLAGS.output, FLAGS.budget_minutes * 60, FLAGS.workers,
+                    FLAGS.exhaustive_limit).run()
+    state = "converged" if result["complete"] else "stopped at the budget (rerun the same command to continue)"
+    print(f"{state} after {time.monotonic() - start:.0f} s; {result['schedules_scored']} schedules scored\n"
+          f"best: {result['betas']}\nlog-mel L1 {result['score']:.4f}, final noise level "
+          f"{result['final_noise_level']:.3f}\nwrote {FLAGS.output}/schedule.yaml")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from absl import app
+
+    define_flags()
+    app.run(main)
