@@ -7,6 +7,7 @@ vocoded in overlapping chunks, so memory stays bounded.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Callable, Optional
@@ -108,6 +109,14 @@ def _fade_in(overlap: int) -> np.ndarray:
     return np.clip((np.arange(overlap) + 0.5 - overlap / 4) / (overlap / 2), 0, 1).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=4)
+def noise_predictor(model):
+    """The model's eps(y, mel, noise level) as one tf.function per model, so repeated calls reuse its traces."""
+    import tensorflow as tf
+
+    return tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True, autograph=False)
+
+
 def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] = None,
            chunk_frames: int = 400, overlap_frames: int = 32) -> np.ndarray:
     """Audio [frames * hop] for a log-mel [frames, n_mels], in overlapping chunks of `chunk_frames`.
@@ -115,14 +124,12 @@ def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] =
     Noise is keyed by absolute sample position, so overlapping chunks see the same noise and
     agree away from their edges; the seams are crossfaded where both are away from an edge.
     """
-    import tensorflow as tf
-
     from wavegrad_tf import diffusion
 
     mel = check_mel(mel, cfg.audio.n_mels)
     hop = cfg.audio.hop_length
     noise = diffusion.PositionalNoise(seed)
-    eps = tf.function(lambda y, m, l: model([y, m, l], training=False), reduce_retracing=True, autograph=False)
+    eps = noise_predictor(model)
     conditioning = diffusion.model_conditioning(betas, cfg.diffusion.continuous)
 
     def synthesize(begin, end):
