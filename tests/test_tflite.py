@@ -68,3 +68,19 @@ def test_librosa_features_match_the_tf_front_end(tflite_dir, speech, tiny_model_
     got = LiteRTVocoder(tflite_dir / "float16.tflite").log_mel(speech)
     live = ref > np.log(cfg.audio.log_floor) + 1
     assert got.shape == ref.shape and np.max(np.abs(got - ref)[live]) <= 1e-3
+
+
+def test_evaluator_scores_a_tflite_file_on_an_audio_folder(tflite_dir, tmp_path):
+    from wavegrad_tf import evaluate
+
+    model = tflite_dir / "float16.tflite"
+    with pytest.raises(ValueError, match="pass --audio_dir"):
+        evaluate.evaluate(model, tmp_path / "no_clips")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in SPEECH[:2]:
+        (clips / path.name).write_bytes(path.read_bytes())
+    results = evaluate.evaluate(model, tmp_path / "eval", audio_dir=clips, griffin_lim_iterations=4,
+                                metric_names=["log_mel_l1", "stoi"])
+    assert results["vocoder"].startswith("WaveGrad float16 TFLite") and len(results["files"]) == 2
+    assert all(0 < r["systems"]["wavegrad"]["stoi"] <= 1 for r in results["files"])
