@@ -5,8 +5,7 @@
 Exports the SavedModel and every TFLite variant to a temporary folder, then, each in a fresh process
 (so peak RSS is its own): file size, peak resident memory while vocoding, the 6-iteration real-time
 factor on 10 s of the run's held-out speech (median of --repeats), and the change against the float32
-TFLite graph on the same mel: log-mel L1 and multi-resolution STFT distance (spectral convergence +
-log-magnitude L1 at FFT sizes 512/1024/2048). All graphs draw their own noise, so quality is compared
+TFLite graph on the same mel: log-mel L1 and multi-resolution STFT distance (wavegrad_tf.metrics). All graphs draw their own noise, so quality is compared
 as distances of each output to the original speech, with float32's as the reference.
 """
 
@@ -48,26 +47,6 @@ print(json.dumps({"seconds": statistics.median(times), "peak_rss_mb": resource.g
 """
 
 
-def spectral_distances(audio, reference, cfg):
-    import numpy as np
-
-    from wavegrad_tf.mel import log_mel_spectrogram
-
-    n = min(len(audio), len(reference))
-    audio, reference = np.clip(audio[:n], -1, 1), reference[:n]
-    mel_l1 = float(np.mean(np.abs(log_mel_spectrogram(audio, cfg.audio).numpy()
-                                  - log_mel_spectrogram(reference, cfg.audio).numpy())))
-    stft = []
-    import librosa
-
-    for n_fft in (512, 1024, 2048):
-        a = np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=n_fft // 4))
-        r = np.abs(librosa.stft(reference, n_fft=n_fft, hop_length=n_fft // 4))
-        convergence = np.linalg.norm(r - a) / max(np.linalg.norm(r), 1e-9)
-        stft.append(convergence + np.mean(np.abs(np.log(np.maximum(r, 1e-5)) - np.log(np.maximum(a, 1e-5)))))
-    return mel_l1, float(np.mean(stft))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", required=True)
@@ -80,7 +59,7 @@ def main():
 
     from export.saved_model import export_saved_model
     from export.tflite import VARIANTS, export_tflite
-    from wavegrad_tf import infer
+    from wavegrad_tf import infer, metrics
     from wavegrad_tf.audio import load_audio
     from wavegrad_tf.mel import log_mel_spectrogram
 
@@ -118,7 +97,9 @@ def main():
             stats = measure(tmp, kind, path)
             size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir() \
                 else Path(path).stat().st_size
-            distances = spectral_distances(np.load(f"{tmp}/audio.npy"), speech, cfg)
+            audio = np.load(f"{tmp}/audio.npy")
+            distances = (metrics.log_mel_l1(audio, speech, cfg.audio),
+                         metrics.multi_resolution_stft_distance(audio, speech))
             if name == "TFLite float32":
                 reference = distances
             rows.append((name, size, stats, distances))
