@@ -188,8 +188,9 @@ class Search:
             self.scorer = self.factory()
         complete = False
         try:
-            self.score_all(seeds(self.steps, self.exhaustive_limit))
-            current = self.best()
+            starts = seeds(self.steps, self.exhaustive_limit)
+            # The best seed, not the best in the log: a resumed run must start where the first one did.
+            current = min(zip(self.score_all(starts), starts))[1]
             if grid_size(self.steps) > self.exhaustive_limit:
                 changed = True
                 while changed:
