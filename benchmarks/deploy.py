@@ -5,8 +5,9 @@
 Exports the SavedModel and every TFLite variant to a temporary folder, then, each in a fresh process
 (so peak RSS is its own): file size, peak resident memory while vocoding, the 6-iteration real-time
 factor on 10 s of the run's held-out speech (median of --repeats), and the change against the float32
-TFLite graph on the same mel: log-mel L1 and multi-resolution STFT distance (wavegrad_tf.metrics). All graphs draw their own noise, so quality is compared
-as distances of each output to the original speech, with float32's as the reference.
+TFLite graph on the same mel: log-mel L1 and multi-resolution STFT distance (wavegrad_tf.metrics). All
+graphs draw their own noise, so quality is compared as distances of each output to the original
+speech, with float32's as the reference.
 """
 
 from __future__ import annotations

@@ -4,11 +4,6 @@ import pytest
 from wavegrad_tf import metrics
 
 
-def with_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
-    noise = np.random.default_rng(seed).standard_normal(len(audio)).astype(np.float32)
-    return audio + noise * np.sqrt(np.mean(audio ** 2) / np.mean(noise ** 2) / 10 ** (snr_db / 10))
-
-
 # What identical audio must score: distances are exactly 0; PESQ wideband tops out at 4.64.
 IDENTICAL = {"log_mel_l1": 0.0, "mr_stft": 0.0, "lsd_db": 0.0, "mcd_db": 0.0, "pesq_wb": 4.64, "stoi": 1.0}
 
@@ -18,7 +13,7 @@ def test_metric_ranks_clean_above_20db_above_5db_noise(name, speech, tiny_cfg):
     metric = metrics.METRICS[name]
     clean = speech[:48000]
     scores = [metric.compute(audio, clean, tiny_cfg.audio) for audio in
-              (clean, with_noise(clean, 20), with_noise(clean, 5))]
+              (clean, metrics.with_white_noise(clean, 20), metrics.with_white_noise(clean, 5))]
     sign = 1 if metric.better == "lower" else -1
     assert sign * scores[0] < sign * scores[1] < sign * scores[2], scores
     if name in IDENTICAL:
@@ -35,13 +30,13 @@ def test_intrusive_metrics_trim_to_the_shorter_clip(speech, tiny_cfg):
 
 def test_log_spectral_distance_of_a_uniform_gain_is_the_gain_in_db(speech):
     # Noise 20 dB down keeps nearly every bin above the metric's floor (80 dB under the peak).
-    clean = with_noise(speech[:32000], 20) * 0.5
+    clean = metrics.with_white_noise(speech[:32000], 20) * 0.5
     assert metrics.log_spectral_distance(clean * 10 ** (-6 / 20), clean) == pytest.approx(6.0, abs=0.01)
 
 
 def test_mel_cepstral_distortion_ignores_loudness(speech):
     # c0 (loudness) is left out, so a gain that keeps the spectrum's shape (and above the floor) costs nothing.
-    clean = with_noise(speech[:32000], 20) * 0.5
+    clean = metrics.with_white_noise(speech[:32000], 20) * 0.5
     assert metrics.mel_cepstral_distortion(clean * 0.5, clean, 16000) == pytest.approx(0.0, abs=1e-3)
 
 
