@@ -7,7 +7,8 @@ Runs wavegrad_tf.evaluate (the same clips, seed and metrics) once per schedule: 
 every step count that has one (--searched is a pattern with {steps}), the presets, and ivanvovk's
 published 6-step search; each evaluation is kept in <model_dir>/quality/<schedule>/ and re-used. Prints
 two Markdown tables (best-known schedule per iteration count; every schedule) and writes <output>.png
-(each metric and the real-time factor against iterations).
+(each metric and the real-time factor against iterations) and <output>_schedules.png (bars per
+schedule; Griffin-Lim dashed).
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def main():
     print("\nEvery schedule:\n")
     print(table(sorted(rows, key=lambda n: (rows[n]["steps"], n)), floor))
     plot(rows, best, baseline, args.output + ".png")
-    print(f"\nwrote {args.output}.png")
+    plot_schedules(rows, baseline, args.output + "_schedules.png")
+    print(f"\nwrote {args.output}.png, {args.output}_schedules.png")
 
 
 def plot(rows, best, baseline, path):
@@ -116,6 +118,32 @@ def plot(rows, best, baseline, path):
     fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=3)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_schedules(rows, baseline, path, columns=("log_mel_l1", "mr_stft", "stoi", "dnsmos_ovrl", "rtf")):
+    """One bar per schedule and metric, searched in blue and presets in red, Griffin-Lim dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wavegrad_tf.metrics import METRICS
+
+    names = sorted(rows, key=lambda n: (rows[n]["steps"], n))
+    colors = ["C0" if n.startswith("searched") else "C3" for n in names]
+    fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 4.5), sharey=True)
+    for ax, column in zip(axes, columns):
+        ax.barh(range(len(names)), [rows[n][column] for n in names], color=colors)
+        if baseline.get(column) is not None:
+            ax.axvline(baseline[column], color="gray", linestyle="--")
+        if column == "rtf":
+            ax.set_xscale("log")
+        ax.set_title(METRICS[column].label + f" ({METRICS[column].better} is better)" if column in METRICS
+                     else "real-time factor (lower is better)", fontsize=9)
+    axes[0].set_yticks(range(len(names)), names, fontsize=8)
+    fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
