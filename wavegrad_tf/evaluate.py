@@ -102,7 +102,7 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
 
     rows, skipped, plots = [], [], []
     warm = False
-    for path in files:
+    for index, path in enumerate(files):
         try:
             reference = load_audio(path, cfg.sample_rate)
             check_audio(reference, path, cfg.win_length)
@@ -121,7 +121,8 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
             start = time.perf_counter()
             audio = system.vocode(mel, seed)[:len(reference)]
             elapsed = time.perf_counter() - start
-            save_wav(output / "audio" / f"{path.stem}.{key}.wav", audio, cfg.sample_rate)
+            # The index keeps clips of the same name in different folders apart.
+            save_wav(output / "audio" / f"{index:03d}-{path.stem}.{key}.wav", audio, cfg.sample_rate)
             row["systems"][key] = {"rtf": elapsed / row["seconds"], **score(audio, reference, cfg, names)}
             outputs[system.name] = audio
         row["systems"]["ground_truth"] = {"rtf": None, **score(reference, reference, cfg, names, ground_truth=True)}
@@ -135,7 +136,7 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
 
     results = {
         "model": str(model), "vocoder": vocoder.name,
-        "betas": None if vocoder.betas is None else [float(b) for b in vocoder.betas],
+        "betas": [float(b) for b in vocoder.betas],
         "seed": seed, "sample_rate": cfg.sample_rate, "griffin_lim_iterations": griffin_lim_iterations,
         "metrics": {n: {"label": metrics.METRICS[n].label, "better": metrics.METRICS[n].better} for n in names},
         "missing": missing, "skipped": skipped, "files": rows,
@@ -188,8 +189,7 @@ def summary_markdown(results: dict) -> str:
         lines.append(f"| {name} | | {why} | | |")
     lines.append("| real-time factor (compute s / audio s) | lower | "
                  + " | ".join(cell(results["mean"][s]["rtf"]) for s in SYSTEMS) + " |")
-    if results["betas"] is not None:
-        lines += ["", f"Schedule ({len(results['betas'])} steps): {', '.join(f'{b:g}' for b in results['betas'])}"]
+    lines += ["", f"Schedule ({len(results['betas'])} steps): {', '.join(f'{b:g}' for b in results['betas'])}"]
     lines += ["", "Per clip: results.csv; spectrograms: spectrograms.png; audio: audio/.", ""]
     return "\n".join(lines)
 
