@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,3 +105,13 @@ def test_cli_searches_a_trained_model(tiny_run, tmp_path):
     scores = [json.loads(line)["score"] for line in (out / "scores.jsonl").read_text().splitlines()]
     assert result["complete"] and len(scores) == 54 and result["score"] == min(scores) < max(scores)
     assert len(diffusion.get_schedule(str(out / "schedule.yaml"))) == 1
+
+
+def test_cli_refuses_a_discrete_model_before_starting_workers(tiny_run, tmp_path):
+    run = tmp_path / "discrete"
+    shutil.copytree(tiny_run, run)
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("continuous: true", "continuous: false"))
+    proc = run_module(["-m", "wavegrad_tf.schedule_search", "--model", str(run), "--steps", "2", "--output",
+                       str(tmp_path / "out")], check=False)
+    assert proc.returncode != 0 and "samples only with its training schedule" in proc.stderr

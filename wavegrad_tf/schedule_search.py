@@ -220,6 +220,21 @@ class MelDistance:
         self.model_dir, self.files = str(model_dir), [str(f) for f in files][:clips]
         self.clip_seconds, self.seed, self.threads = clip_seconds, seed, threads
 
+    def check(self) -> None:
+        """Fails here, with the reason, what would otherwise fail inside every worker."""
+        import tensorflow as tf
+
+        from wavegrad_tf.config import load_config
+
+        config = Path(self.model_dir) / "config.yaml"
+        if not config.exists():
+            raise FileNotFoundError(f"--model {self.model_dir}: no config.yaml (is it a training run's folder?)")
+        if not load_config(config).diffusion.continuous:
+            raise ValueError(f"--model {self.model_dir}: a discrete-index model (diffusion.continuous: false) "
+                             "samples only with its training schedule")
+        if tf.train.latest_checkpoint(str(Path(self.model_dir) / "checkpoints")) is None:
+            raise FileNotFoundError(f"--model {self.model_dir}: no checkpoint in {self.model_dir}/checkpoints")
+
     def settings(self) -> dict:
         return {"model": os.path.abspath(self.model_dir), "files": self.files, "clip_seconds": self.clip_seconds,
                 "seed": self.seed}
@@ -235,8 +250,6 @@ class MelDistance:
         from wavegrad_tf.mel import log_mel_spectrogram
 
         cfg, model = infer.load_model(self.model_dir)
-        if not cfg.diffusion.continuous:
-            raise ValueError(f"{self.model_dir}: a discrete-index model samples only with its training schedule")
         hop = cfg.audio.hop_length
         length = int(self.clip_seconds * cfg.audio.sample_rate) // hop * hop
         segments = []
@@ -289,6 +302,7 @@ def main(argv):
     files = evaluation_files(FLAGS.model, FLAGS.audio_dir)
     threads = max(1, (os.cpu_count() or 1) // FLAGS.workers)
     factory = MelDistance(FLAGS.model, files, FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, threads)
+    factory.check()
     start = time.monotonic()
     result = Search(factory, FLAGS.steps, FLAGS.output, FLAGS.budget_minutes * 60, FLAGS.workers,
                     FLAGS.exhaustive_limit).run()
