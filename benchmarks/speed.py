@@ -59,7 +59,7 @@ def vocoding(name: str, seconds: float, repeats: int) -> tuple[float, float]:
     mel = np.random.default_rng(0).normal(-4, 2, (frames, cfg.audio.n_mels)).astype(np.float32)
     betas = diffusion.get_schedule("manual-6")
     sampler = median_time(lambda: infer.vocode(model, cfg, mel, betas, seed=0), repeats)
-    eps = tf.function(lambda y, m, l: model([y, m, l], training=False))
+    eps = infer.noise_predictor(model)  # the sampler's own traced function
     y, m, level = tf.zeros([1, frames * cfg.audio.hop_length]), tf.constant(mel[None]), tf.constant([0.5])
     bare = median_time(lambda: [eps(y, m, level).numpy() for _ in range(len(betas))], repeats)
     audio_seconds = frames * cfg.audio.hop_length / cfg.audio.sample_rate

@@ -107,12 +107,12 @@ class Search:
                                  "use a new folder or the same settings")
         else:
             settings_path.write_text(json.dumps(self.settings, indent=1))
-        self.scores = self._read_log()
         self.log_path = self.output / "scores.jsonl"
+        self.scores = self._read_log()
 
     def _read_log(self) -> dict[Candidate, float]:
         scores = {}
-        path = self.output / "scores.jsonl"
+        path = self.log_path
         if path.exists():
             text = path.read_text()
             if text and not text.endswith("\n"):  # killed mid-line: new entries start on a line of their own

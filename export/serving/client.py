@@ -85,7 +85,7 @@ def vocode(transport, mel: np.ndarray, n_mels: int, hop: int, steps: int, seed: 
         inputs = {"mel": mel[None, begin:end], "lengths": np.array([end - begin], np.int32)}
         if noise is None:
             return transport.predict("serving_default", inputs)["audio"][0]
-        inputs["noise"] = np.stack([noise(step, 1, begin * hop, (end - begin) * hop) for step in range(1, steps + 1)])
+        inputs["noise"] = noise.per_step(steps, begin * hop, (end - begin) * hop)
         return transport.predict("vocode_with_noise", inputs)["audio"][0]
 
     return chunked(len(mel), hop, synthesize, max_frames, overlap_frames)
