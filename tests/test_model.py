@@ -58,11 +58,11 @@ def test_noise_level_encoding_matches_formula():
 
 
 @pytest.mark.parametrize("layer, args", [
-    (FiLM(8, 12, name="film"), lambda: (np.random.randn(2, 10, 8).astype("float32"), np.array([0.2, 0.7], "float32"))),
-    (UBlock(12, 2, (1, 2, 4, 8), name="ublock"),
+    (FiLM(8, 12, 5000.0, "glorot", name="film"), lambda: (np.random.randn(2, 10, 8).astype("float32"), np.array([0.2, 0.7], "float32"))),
+    (UBlock(12, 2, (1, 2, 4, 8), "fan_in", name="ublock"),
      lambda: (np.random.randn(2, 5, 6).astype("float32"),
               (np.random.randn(2, 10, 12).astype("float32"), np.random.randn(2, 10, 12).astype("float32")))),
-    (DBlock(12, 3, name="dblock"), lambda: (np.random.randn(2, 9, 6).astype("float32"),)),
+    (DBlock(12, 3, "fan_in", name="dblock"), lambda: (np.random.randn(2, 9, 6).astype("float32"),)),
 ])
 def test_layers_survive_keras_serialization(layer, args):
     inputs = args()

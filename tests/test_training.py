@@ -140,7 +140,7 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
 
 
 def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny_cfg):
-    cfg = load_config(TINY, ["train.mixed_precision=true"])
+    cfg = load_config(TINY, ["train.precision=mixed_float16"])
     trainer = Trainer(cfg, tmp_path / "run")
     assert trainer.model.compute_dtype == "float16"
     assert all(v.dtype == "float32" for v in trainer.model.weights)

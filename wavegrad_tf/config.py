@@ -74,11 +74,13 @@ class ModelConfig:
     extra_blocks: bool = False
     # Scale C of the noise-level positional encoding (paper: 5000).
     noise_scale: float = 5000.0
-
-    @property
-    def downsample_factors(self) -> tuple[int, ...]:
-        """DBlock factors: the UBlock factors mirrored, without the first (mel-rate) one."""
-        return tuple(reversed(self.factors[1:]))
+    # The network standardises its conditioning, (mel - mel_mean) / mel_std, so ln-mel features
+    # (about -5 +- 2.5 on speech) reach the first layer near zero mean and unit scale.
+    mel_mean: float = 0.0
+    mel_std: float = 1.0
+    # Weight initialisation: "glorot" (Keras' default) or "fan_in" (variance-preserving through the
+    # LeakyReLUs, each UBlock half's last conv scaled down: the untrained output has std about 1).
+    init: str = "glorot"
 
     def validate(self, hop_length: int, prefix: str = "model") -> None:
         n = len(self.factors)
@@ -106,6 +108,9 @@ class ModelConfig:
                     f"{prefix}.upsample_dilations[{i}]: expected 4 positive dilations, got {list(dils)}")
         _positive(f"{prefix}.mel_channels", self.mel_channels)
         _positive(f"{prefix}.noise_scale", self.noise_scale)
+        _positive(f"{prefix}.mel_std", self.mel_std)
+        if self.init not in ("glorot", "fan_in"):
+            raise ConfigError(f"{prefix}.init: expected glorot or fan_in, got {self.init!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +123,13 @@ class DiffusionConfig:
     train_schedule: Any = "linear-1000"
     # Default sampling schedule for `infer` and validation audio.
     inference_schedule: Any = "manual-6"
+    # The noise's distribution: "standard" N(0, I) (the paper), or "priorgrad" (Lee et al. 2022):
+    # N(0, diag(std^2)) with std per mel frame from its energy, so quiet frames start nearly clean.
+    prior: str = "standard"
+    # PriorGrad: std = clip(frame energy / prior_energy_max, prior_std_min, 1), frame energy being
+    # sqrt(sum of the linear mel). prior_energy_max is measured on the training data when left empty.
+    prior_std_min: float = 0.1
+    prior_energy_max: Optional[float] = None
 
     def validate(self, prefix: str = "diffusion") -> None:
         from wavegrad_tf import diffusion  # local: diffusion imports this module
@@ -127,15 +139,34 @@ class DiffusionConfig:
                 diffusion.get_schedule(getattr(self, name))
             except ValueError as e:
                 raise ConfigError(f"{prefix}.{name}: {e}") from None
+        if self.prior not in PRIORS:
+            raise ConfigError(f"{prefix}.prior: expected one of {list(PRIORS)}, got {self.prior!r}")
+        if not 0 < self.prior_std_min <= 1:
+            raise ConfigError(f"{prefix}.prior_std_min: expected in (0, 1], got {self.prior_std_min}")
+        if self.prior_energy_max is not None:
+            _positive(f"{prefix}.prior_energy_max", self.prior_energy_max)
+        if self.prior == "priorgrad" and not self.continuous:
+            raise ConfigError(f"{prefix}.prior: priorgrad needs continuous: true")
+
+
+PRIORS = ("standard", "priorgrad")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = 32  # global, across all replicas
+    # Peak learning rate, reached linearly over warmup_steps, then halved every lr_half_life steps
+    # (0: constant).
     learning_rate: float = 2e-4
+    warmup_steps: int = 0
+    lr_half_life: int = 0
     grad_clip_norm: float = 1.0
     segment_length: int = 7200  # samples; a multiple of hop_length
-    mixed_precision: bool = False
+    # Keras dtype policy: mixed_bfloat16 on CPUs with AVX512-BF16 or AMX, and TPUs; mixed_float16 on GPUs.
+    precision: str = "float32"
+    # Exponential moving average of the weights, used by validation, inference and export (0: off).
+    ema_decay: float = 0.0
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 100
@@ -147,6 +178,13 @@ class TrainConfig:
         for name in ("batch_size", "learning_rate", "grad_clip_norm", "segment_length",
                      "checkpoint_every", "keep_checkpoints", "log_every", "validate_every"):
             _positive(f"{prefix}.{name}", getattr(self, name))
+        for name in ("warmup_steps", "lr_half_life"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{prefix}.{name}: expected >= 0, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{prefix}.precision: expected one of {list(PRECISIONS)}, got {self.precision!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"{prefix}.ema_decay: expected in [0, 1), got {self.ema_decay}")
         if self.segment_length % hop_length:
             raise ConfigError(
                 f"{prefix}.segment_length: expected a multiple of audio.hop_length ({hop_length}), "

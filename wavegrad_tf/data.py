@@ -156,8 +156,19 @@ def crop_features(window, cfg: Config):
     return audio, features
 
 
+def energy_max(clips: list[Clip], cfg: Config) -> float:
+    """The largest frame energy (`mel.frame_energy`) over the clips: PriorGrad's normaliser."""
+    top = 0.0
+    for clip in clips:
+        window = tf.cast(tf.io.decode_raw(tf.io.read_file(clip.cache), tf.int16), tf.float32) / 32767.0
+        energy = mel.frame_energy(mel.log_mel_spectrogram(window, cfg.audio, center=False), cfg.audio)
+        top = max(top, float(tf.reduce_max(energy)))
+    return top
+
+
 def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless batches {audio, mel, noisy_audio, noise, noise_level, model_noise_level}.
+    """Endless batches {audio, mel, noisy_audio, noise, noise_level, model_noise_level}, plus noise_std
+    (the noise's std per sample) under the PriorGrad prior.
 
     Crop starts are drawn uniformly over all valid hop-aligned positions of the corpus, so long
     files are sampled in proportion to their length. The diffusion noise is drawn here, from
@@ -186,9 +197,13 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
     def features(window, seeds):
         audio, log_mel = crop_features(window, cfg)
         noise = tf.random.stateless_normal(tf.shape(audio), seeds[0])
+        std = diffusion.prior_std(log_mel, cfg)
+        extra = {}
+        if std is not None:
+            noise, extra = noise * std, {"noise_std": std}
         level, model_level = diffusion.draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
         return {"audio": audio, "mel": log_mel, "noise": noise, "noise_level": level,
-                "model_noise_level": model_level, "noisy_audio": diffusion.add_noise(audio, noise, level)}
+                "model_noise_level": model_level, "noisy_audio": diffusion.add_noise(audio, noise, level), **extra}
 
     windows = (tf.data.Dataset.random(seed=seed).map(pick).map(load, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(batch_size, drop_remainder=True))

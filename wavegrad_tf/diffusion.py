@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
+from wavegrad_tf import mel as mel_lib
 from wavegrad_tf.noise import PositionalNoise  # noqa: F401  (part of this module's API)
 
 
@@ -97,6 +98,21 @@ def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool
     return level, level
 
 
+def prior_std(log_mel, cfg):
+    """The noise's std per sample, [..., frames * hop], under `cfg.diffusion.prior`; None for N(0, I).
+
+    PriorGrad (Lee et al. 2022): each frame's energy over the training data's largest, clipped to
+    [prior_std_min, 1] and held over the frame's hop samples.
+    """
+    d = cfg.diffusion
+    if d.prior == "standard":
+        return None
+    if d.prior_energy_max is None:
+        raise ValueError("diffusion.prior_energy_max: not set (training measures it on its data)")
+    std = tf.clip_by_value(mel_lib.frame_energy(log_mel, cfg.audio) / d.prior_energy_max, d.prior_std_min, 1.0)
+    return tf.repeat(std, cfg.audio.hop_length, axis=-1)
+
+
 def model_conditioning(betas: np.ndarray, continuous: bool) -> Optional[np.ndarray]:
     """What the model sees at each sampling step, when it is not the noise level: n / T for discrete models."""
     return None if continuous else np.arange(1, len(betas) + 1) / len(betas)
@@ -117,13 +133,14 @@ def sampler_coefficients(betas: np.ndarray) -> dict[str, np.ndarray]:
 
 def sample(eps_fn: Callable, mel, hop_length: int, betas: np.ndarray,
            noise: Optional[Callable[[int, int, int, int], np.ndarray]] = None,
-           start_sample: int = 0, conditioning: Optional[np.ndarray] = None):
+           start_sample: int = 0, conditioning: Optional[np.ndarray] = None, std=None):
     """The paper's sampler: y_N ~ N(0, I), then N refinement steps. Returns audio [batch, frames * hop].
 
     eps_fn(y, mel, model_input) predicts the noise. `noise(step, batch, start, length)` supplies
     y_N (step N) and z (steps N-1..1); it defaults to fresh random noise. `start_sample` offsets
     positional noise for chunked synthesis. `conditioning` overrides what the model sees per step
-    (discrete models see n / T instead of the noise level).
+    (discrete models see n / T instead of the noise level). `std` [batch, frames * hop] scales every
+    noise draw (PriorGrad's prior, from `prior_std`); the update is otherwise the same.
     """
     mel = tf.convert_to_tensor(mel, tf.float32)
     # Static sizes when known (eager), else symbolic: the same loop is traced, unrolled, for export.
@@ -133,12 +150,16 @@ def sample(eps_fn: Callable, mel, hop_length: int, betas: np.ndarray,
     c = sampler_coefficients(np.asarray(betas, np.float64))
     cond = c["noise_level"] if conditioning is None else conditioning
     steps = len(betas)
-    y = tf.convert_to_tensor(noise(steps, batch, start_sample, length), tf.float32)
+
+    def draw(step):
+        z = tf.convert_to_tensor(noise(step, batch, start_sample, length), tf.float32)
+        return z if std is None else z * std
+
+    y = draw(steps)
     for n in reversed(range(steps)):
         level = tf.fill([batch], np.float32(cond[n]))
         eps = eps_fn(y, mel, level)
         y = (y - np.float32(c["eps_scale"][n]) * eps) * np.float32(c["inv_sqrt_alpha"][n])
         if n > 0:
-            y = y + np.float32(c["sigma"][n]) * tf.convert_to_tensor(noise(n, batch, start_sample, length),
-                                                                      tf.float32)
+            y = y + np.float32(c["sigma"][n]) * draw(n)
     return y

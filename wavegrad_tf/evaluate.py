@@ -77,11 +77,22 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
              max_files: Optional[int] = None, griffin_lim_iterations: int = 32, metric_names=None,
              plot_files: int = 3) -> dict:
     """Scores every clip, writes the outputs to `output` and returns the results dict (results.json)."""
+    from wavegrad_tf.vocoders import load_vocoder
+
+    vocoder = load_vocoder(model, schedule, iterations)
+    files = evaluation_files(model, audio_dir)[:max_files]
+    return evaluate_vocoder(vocoder, files, output, str(model), seed, griffin_lim_iterations, metric_names,
+                            plot_files)
+
+
+def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_lim_iterations: int = 32,
+                     metric_names=None, plot_files: int = 3) -> dict:
+    """`evaluate` for a vocoder object (`name`, `audio`, `betas`, `vocode(mel, seed)`) and a list of files."""
     from wavegrad_tf import metrics
     from wavegrad_tf.audio import AudioError, check_audio, load_audio, save_wav
     from wavegrad_tf.mel import log_mel_spectrogram
     from wavegrad_tf.plots import spectrogram_grid
-    from wavegrad_tf.vocoders import GriffinLim, load_vocoder
+    from wavegrad_tf.vocoders import GriffinLim
 
     names = list(metric_names or metrics.METRICS)
     unknown = [n for n in names if n not in metrics.METRICS]
@@ -93,10 +104,9 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
         logging.warning("%s %s", name, why)
     names = [n for n in names if n not in missing]
 
-    vocoder = load_vocoder(model, schedule, iterations)
+    files = [Path(f) for f in files]
     cfg = vocoder.audio
     systems = {"wavegrad": vocoder, "griffin_lim": GriffinLim(cfg, griffin_lim_iterations)}
-    files = evaluation_files(model, audio_dir)[:max_files]
     output = Path(output)
     (output / "audio").mkdir(parents=True, exist_ok=True)
 
@@ -135,7 +145,7 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
         raise ValueError(f"no usable clips among {len(files)} files ({len(skipped)} skipped)")
 
     results = {
-        "model": str(model), "vocoder": vocoder.name,
+        "model": label, "vocoder": vocoder.name,
         "betas": [float(b) for b in vocoder.betas],
         "seed": seed, "sample_rate": cfg.sample_rate, "griffin_lim_iterations": griffin_lim_iterations,
         "metrics": {n: {"label": metrics.METRICS[n].label, "better": metrics.METRICS[n].better} for n in names},

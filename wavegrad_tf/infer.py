@@ -46,7 +46,10 @@ def load_model(model_dir: str | os.PathLike):
     if latest is None:
         raise FileNotFoundError(f"--model_dir {model_dir}: no checkpoint in {model_dir / 'checkpoints'}")
     model = build_model(cfg)
-    status = tf.train.Checkpoint(model=checkpoint_variables(model)).restore(latest).expect_partial()
+    # The weights' moving average where the run kept one: it is what validation scored.
+    averaged = any(k.startswith("ema/") for k in tf.train.load_checkpoint(latest).get_variable_to_shape_map())
+    status = tf.train.Checkpoint(**{"ema" if averaged else "model": checkpoint_variables(model)}).restore(
+        latest).expect_partial()
     status.assert_existing_objects_matched()
     return cfg, model
 
@@ -133,8 +136,9 @@ def vocode(model, cfg, mel: np.ndarray, betas: np.ndarray, seed: Optional[int] =
     conditioning = diffusion.model_conditioning(betas, cfg.diffusion.continuous)
 
     def synthesize(begin, end):
-        return diffusion.sample(eps, mel[None, begin:end], hop, betas, noise, start_sample=begin * hop,
-                                conditioning=conditioning).numpy()[0]
+        chunk = mel[None, begin:end]
+        return diffusion.sample(eps, chunk, hop, betas, noise, start_sample=begin * hop, conditioning=conditioning,
+                                std=diffusion.prior_std(chunk, cfg)).numpy()[0]
 
     return chunked(len(mel), hop, synthesize, chunk_frames, overlap_frames)
 

@@ -55,5 +55,11 @@ def log_mel_spectrogram(audio, cfg: AudioConfig, center: bool = True):
     return log_mel(mel_spectrogram(audio, cfg, center=center), cfg)
 
 
+def frame_energy(log_mel, cfg: AudioConfig):
+    """sqrt(sum over bins of the linear mel): [..., frames, n_mels] -> [..., frames] (PriorGrad's frame energy)."""
+    return tf.sqrt(tf.reduce_sum(tf.exp(tf.convert_to_tensor(log_mel, tf.float32) * cfg.mel_scale
+                                        + cfg.mel_offset), axis=-1))
+
+
 def num_frames(num_samples: int, cfg: AudioConfig) -> int:
     return num_samples // cfg.hop_length + 1

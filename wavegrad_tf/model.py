@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import keras
@@ -17,6 +18,18 @@ def _lrelu(x):
 def _upsample(x, factor: int):
     # Nearest-neighbour repetition: parameter-free, and a plain builtin in TFLite.
     return x if factor == 1 else ops.repeat(x, factor, axis=1)
+
+
+_LRELU_GAIN = 2.0 / (1.0 + 0.2**2)  # keeps the variance through a LeakyReLU(0.2) (He et al. 2015)
+_BRANCH_GAIN = 0.01  # a UBlock half's last conv starts small, so the stack starts near its residual path
+
+
+def _conv(channels: int, kernel: int, init: str, gain: float = 1.0, **kwargs) -> layers.Conv1D:
+    """A 'same' Conv1D. init "glorot" is Keras' default; "fan_in" draws with variance gain / fan_in, so
+    activations keep their scale through the network and the untrained output has std about 1."""
+    initializer = ("glorot_uniform" if init == "glorot" else
+                   keras.initializers.VarianceScaling(gain, "fan_in", "truncated_normal"))
+    return layers.Conv1D(channels, kernel, padding="same", kernel_initializer=initializer, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -47,13 +60,12 @@ class NoiseLevelEncoding(layers.Layer):
 class FiLM(layers.Layer):
     """Feature-wise linear modulation from one waveform-path resolution: returns (scale, shift)."""
 
-    def __init__(self, channels: int, out_channels: int, noise_scale: float = 5000.0, **kwargs):
+    def __init__(self, channels: int, out_channels: int, noise_scale: float, init: str, **kwargs):
         super().__init__(**kwargs)
-        self.channels, self.out_channels, self.noise_scale = channels, out_channels, noise_scale
+        self.channels, self.out_channels, self.noise_scale, self.init = channels, out_channels, noise_scale, init
         self.encoding = NoiseLevelEncoding(channels, noise_scale, name="encoding")
-        self.input_conv = layers.Conv1D(channels, 3, padding="same", dtype=self.dtype_policy, name="input_conv")
-        self.output_conv = layers.Conv1D(2 * out_channels, 3, padding="same", dtype=self.dtype_policy,
-                                         name="output_conv")
+        self.input_conv = _conv(channels, 3, init, dtype=self.dtype_policy, name="input_conv")
+        self.output_conv = _conv(2 * out_channels, 3, init, dtype=self.dtype_policy, name="output_conv")
 
     def call(self, x, noise_level):
         h = _lrelu(self.input_conv(x))
@@ -63,21 +75,22 @@ class FiLM(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "out_channels": self.out_channels,
-                "noise_scale": self.noise_scale}
+                "noise_scale": self.noise_scale, "init": self.init}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class UBlock(layers.Layer):
     """Upsampling block: four dilated convs in two residual halves, each modulated by the FiLM."""
 
-    def __init__(self, channels: int, factor: int, dilations=(1, 2, 4, 8), **kwargs):
+    def __init__(self, channels: int, factor: int, dilations, init: str, **kwargs):
         super().__init__(**kwargs)
-        self.channels, self.factor, self.dilations = channels, factor, tuple(dilations)
+        self.channels, self.factor, self.dilations, self.init = channels, factor, tuple(dilations), init
         # A non-resampling block (WaveGrad Large's extra ones) keeps its width: identity residual.
-        self.residual_conv = None if factor == 1 else layers.Conv1D(
-            channels, 1, dtype=self.dtype_policy, name="residual_conv")
-        self.convs = [layers.Conv1D(channels, 3, dilation_rate=d, padding="same", dtype=self.dtype_policy,
-                                    name=f"conv_{i}") for i, d in enumerate(self.dilations)]
+        self.residual_conv = None if factor == 1 else _conv(
+            channels, 1, init, dtype=self.dtype_policy, name="residual_conv")
+        # Convs 1 and 3 end the two residual halves.
+        self.convs = [_conv(channels, 3, init, _LRELU_GAIN * (_BRANCH_GAIN if i % 2 else 1.0), dilation_rate=d,
+                            dtype=self.dtype_policy, name=f"conv_{i}") for i, d in enumerate(self.dilations)]
 
     def call(self, x, film):
         scale, shift = film
@@ -91,7 +104,7 @@ class UBlock(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "factor": self.factor,
-                "dilations": list(self.dilations)}
+                "dilations": list(self.dilations), "init": self.init}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -99,15 +112,15 @@ class DBlock(layers.Layer):
     """Downsampling block: a strided depthwise conv (initialised as average pooling), a 1x1 residual,
     and three dilated convs (1, 2, 4)."""
 
-    def __init__(self, channels: int, factor: int, **kwargs):
+    def __init__(self, channels: int, factor: int, init: str, **kwargs):
         super().__init__(**kwargs)
-        self.channels, self.factor = channels, factor
+        self.channels, self.factor, self.init = channels, factor, init
         self.downsample = layers.DepthwiseConv1D(
             factor, strides=factor, use_bias=False, dtype=self.dtype_policy, name="downsample",
             depthwise_initializer=keras.initializers.Constant(1.0 / factor))
-        self.residual_conv = layers.Conv1D(channels, 1, dtype=self.dtype_policy, name="residual_conv")
-        self.convs = [layers.Conv1D(channels, 3, dilation_rate=d, padding="same", dtype=self.dtype_policy,
-                                    name=f"conv_{i}") for i, d in enumerate((1, 2, 4))]
+        self.residual_conv = _conv(channels, 1, init, dtype=self.dtype_policy, name="residual_conv")
+        self.convs = [_conv(channels, 3, init, _LRELU_GAIN, dilation_rate=d, dtype=self.dtype_policy,
+                            name=f"conv_{i}") for i, d in enumerate((1, 2, 4))]
 
     def call(self, x):
         x = self.downsample(x)
@@ -117,7 +130,7 @@ class DBlock(layers.Layer):
         return h + self.residual_conv(x)
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels, "factor": self.factor}
+        return {**super().get_config(), "channels": self.channels, "factor": self.factor, "init": self.init}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -125,38 +138,36 @@ class WaveGrad(keras.Model):
     """eps(y_noisy, mel, noise_level): inputs [batch, samples], [batch, frames, n_mels], [batch];
     output: the predicted noise [batch, frames * hop]."""
 
-    def __init__(self, n_mels: int = 128, factors=(5, 5, 3, 2, 2), mel_channels: int = 768,
-                 upsample_channels=(512, 512, 256, 128, 128),
-                 upsample_dilations=((1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)),
-                 downsample_channels=(32, 128, 128, 256, 512), extra_blocks: bool = False,
-                 noise_scale: float = 5000.0, **kwargs):
+    def __init__(self, *, n_mels: int, factors, mel_channels: int, upsample_channels, upsample_dilations,
+                 downsample_channels, extra_blocks: bool, noise_scale: float, mel_mean: float, mel_std: float,
+                 init: str, **kwargs):
         super().__init__(**kwargs)
         self.n_mels, self.factors, self.mel_channels = n_mels, tuple(factors), mel_channels
         self.upsample_channels = tuple(upsample_channels)
         self.upsample_dilations = tuple(tuple(d) for d in upsample_dilations)
         self.downsample_channels = tuple(downsample_channels)
         self.extra_blocks, self.noise_scale = extra_blocks, noise_scale
+        self.mel_mean, self.mel_std, self.init = mel_mean, mel_std, init
         policy = self.dtype_policy
         down_factors = tuple(reversed(self.factors[1:]))
         up_finest_first = tuple(reversed(self.upsample_channels))
 
-        self.wave_conv = layers.Conv1D(self.downsample_channels[0], 5, padding="same", dtype=policy,
-                                       name="wave_conv")
+        self.wave_conv = _conv(self.downsample_channels[0], 5, init, dtype=policy, name="wave_conv")
         self.dblocks = []
         for i, (channels, factor) in enumerate(zip(self.downsample_channels[1:], down_factors)):
-            self.dblocks.append(DBlock(channels, factor, dtype=policy, name=f"dblock_{i}"))
+            self.dblocks.append(DBlock(channels, factor, init, dtype=policy, name=f"dblock_{i}"))
         # One FiLM per waveform-path resolution, finest first; UBlocks use them deepest first.
-        self.films = [FiLM(c_in, c_out, noise_scale, dtype=policy, name=f"film_{i}")
+        self.films = [FiLM(c_in, c_out, noise_scale, init, dtype=policy, name=f"film_{i}")
                       for i, (c_in, c_out) in enumerate(zip(self.downsample_channels, up_finest_first))]
-        self.mel_conv = layers.Conv1D(mel_channels, 3, padding="same", dtype=policy, name="mel_conv")
+        self.mel_conv = _conv(mel_channels, 3, init, dtype=policy, name="mel_conv")
         self.ublocks = []
         for i, (channels, factor, dils) in enumerate(
                 zip(self.upsample_channels, self.factors, self.upsample_dilations)):
-            stage = [UBlock(channels, factor, dils, dtype=policy, name=f"ublock_{i}")]
+            stage = [UBlock(channels, factor, dils, init, dtype=policy, name=f"ublock_{i}")]
             if extra_blocks:
-                stage.append(UBlock(channels, 1, dils, dtype=policy, name=f"ublock_{i}_extra"))
+                stage.append(UBlock(channels, 1, dils, init, dtype=policy, name=f"ublock_{i}_extra"))
             self.ublocks.append(stage)
-        self.out_conv = layers.Conv1D(1, 3, padding="same", dtype="float32", name="out_conv")
+        self.out_conv = _conv(1, 3, init, dtype="float32", name="out_conv")
 
     @property
     def hop_length(self) -> int:
@@ -169,6 +180,7 @@ class WaveGrad(keras.Model):
         for block, film in zip(self.dblocks, self.films[1:]):
             x = block(x)
             films.append(film(x, noise_level))
+        mel = (ops.cast(mel, "float32") - self.mel_mean) / self.mel_std
         h = self.mel_conv(ops.cast(mel, self.compute_dtype))
         for stage, film in zip(self.ublocks, reversed(films)):
             for block in stage:
@@ -186,7 +198,8 @@ class WaveGrad(keras.Model):
                 "mel_channels": self.mel_channels, "upsample_channels": list(self.upsample_channels),
                 "upsample_dilations": [list(d) for d in self.upsample_dilations],
                 "downsample_channels": list(self.downsample_channels),
-                "extra_blocks": self.extra_blocks, "noise_scale": self.noise_scale}
+                "extra_blocks": self.extra_blocks, "noise_scale": self.noise_scale,
+                "mel_mean": self.mel_mean, "mel_std": self.mel_std, "init": self.init}
 
     @classmethod
     def from_config(cls, config):
@@ -202,11 +215,7 @@ class WaveGrad(keras.Model):
 
 def build_model(cfg, **kwargs) -> WaveGrad:
     """A built WaveGrad for a `Config`."""
-    m = cfg.model
-    model = WaveGrad(n_mels=cfg.audio.n_mels, factors=m.factors, mel_channels=m.mel_channels,
-                     upsample_channels=m.upsample_channels, upsample_dilations=m.upsample_dilations,
-                     downsample_channels=m.downsample_channels, extra_blocks=m.extra_blocks,
-                     noise_scale=m.noise_scale, **kwargs)
+    model = WaveGrad(n_mels=cfg.audio.n_mels, **dataclasses.asdict(cfg.model), **kwargs)
     model.build()
     return model
 

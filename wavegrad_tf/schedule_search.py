@@ -263,10 +263,11 @@ class MelDistance:
         clips = np.stack(segments)
         mels = log_mel_spectrogram(clips, cfg.audio)
         eps = infer.noise_predictor(model)
+        std = diffusion.prior_std(mels, cfg)
 
         def score(betas: np.ndarray) -> float:
             noise = diffusion.PositionalNoise(self.seed)
-            audio = diffusion.sample(eps, mels, hop, betas, noise)[:, :length]
+            audio = diffusion.sample(eps, mels, hop, betas, noise, std=std)[:, :length]
             if not np.all(np.isfinite(audio.numpy())):  # a schedule that diverges
                 return math.inf
             audio = tf.clip_by_value(audio, -1.0, 1.0)  # what a wav file can hold, as the evaluator scores

@@ -66,7 +66,7 @@ def serving_functions(model, cfg, betas: np.ndarray, max_frames: int = DEFAULT_M
     def vocode(mel, lengths):
         mel = checked(mel, lengths)
         audio = diffusion.sample(eps, mel, hop, betas, lambda step, batch, start, length: tf.random.normal(
-            tf.stack([batch, length])), conditioning=conditioning)
+            tf.stack([batch, length])), conditioning=conditioning, std=diffusion.prior_std(mel, cfg))
         return padded_output(audio, lengths)
 
     @tf.function(input_signature=[mel_spec, lengths_spec, tf.TensorSpec([steps, None, None], tf.float32,
@@ -79,7 +79,7 @@ def serving_functions(model, cfg, betas: np.ndarray, max_frames: int = DEFAULT_M
                 f"noise: expected [{steps}, batch, frames * {hop}]"))]):
             noise = tf.debugging.check_numerics(noise, "noise: expected finite values")
         audio = diffusion.sample(eps, mel, hop, betas, lambda step, batch, start, length: noise[step - 1],
-                                 conditioning=conditioning)
+                                 conditioning=conditioning, std=diffusion.prior_std(mel, cfg))
         return padded_output(audio, lengths)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio")])
@@ -105,11 +105,11 @@ def on_device_function(model, cfg, betas: np.ndarray, noise_input: bool = False)
         @tf.function(input_signature=[mel_spec, tf.TensorSpec([steps, 1, None], tf.float32, name="noise")])
         def vocode(mel, noise):
             return {"audio": diffusion.sample(eps, mel, hop, betas, lambda step, *_: noise[step - 1],
-                                              conditioning=conditioning)}
+                                              conditioning=conditioning, std=diffusion.prior_std(mel, cfg))}
     else:
         @tf.function(input_signature=[mel_spec])
         def vocode(mel):
             return {"audio": diffusion.sample(eps, mel, hop, betas, lambda step, batch, start, length:
                                               tf.random.normal(tf.stack([batch, length])),
-                                              conditioning=conditioning)}
+                                              conditioning=conditioning, std=diffusion.prior_std(mel, cfg))}
     return vocode

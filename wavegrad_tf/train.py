@@ -6,6 +6,7 @@ With no --data_dir, trains on the bundled demo corpus. Config fields can be over
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -29,6 +30,18 @@ def define_flags():
     flags.DEFINE_string("cache_dir", None, "Decoded-audio cache; default: <model_dir>/audio_cache.")
 
 
+def measure_prior(cfg, clips):
+    """`cfg` with PriorGrad's energy normaliser measured on the training clips, where it needs one."""
+    from wavegrad_tf import data
+
+    if cfg.diffusion.prior != "priorgrad" or cfg.diffusion.prior_energy_max is not None:
+        return cfg
+    cfg = dataclasses.replace(cfg, diffusion=dataclasses.replace(
+        cfg.diffusion, prior_energy_max=data.energy_max(clips, cfg)))
+    print(f"PriorGrad: largest training frame energy {cfg.diffusion.prior_energy_max:.4g}", flush=True)
+    return cfg
+
+
 def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),
         strategy_name: str = "default", tpu: str = "", cache_dir: str | None = None) -> dict:
     """Trains to `steps`; returns the last logged metrics. The library entry point behind the CLI."""
@@ -44,6 +57,7 @@ def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, ov
     for path, reason in corpus.skipped.items():
         print(f"  skipped {path}: {reason}", flush=True)
     train, val = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
+    cfg = measure_prior(cfg, train)
     trainer = Trainer(cfg, model_dir, strategy)
     data.save_split(trainer.model_dir / "data_split.json", corpus, train, val)
     print(f"{cfg.name}: {trainer.model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "

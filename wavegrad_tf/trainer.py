@@ -64,18 +64,26 @@ class Trainer:
             self.strategy.cluster_resolver.task_id)
         self.model_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(self.model_dir / "config.yaml")
+        float16 = cfg.train.precision == "mixed_float16"
         with self.strategy.scope():
-            self.model = build_model(cfg, dtype="mixed_float16" if cfg.train.mixed_precision else "float32")
+            self.model = build_model(cfg, dtype=cfg.train.precision)
             # The loss-scale optimizer is also the non-finite guard: a step whose gradients hold a
-            # NaN or inf is skipped. In float32 the scale stays 1 (only halves after a bad step).
+            # NaN or inf is skipped. Outside float16 the scale stays 1 (only halves after a bad step).
             self.optimizer = keras.optimizers.LossScaleOptimizer(
-                keras.optimizers.Adam(cfg.train.learning_rate),
-                initial_scale=2.0**15 if cfg.train.mixed_precision else 1.0,
-                dynamic_growth_steps=2000 if cfg.train.mixed_precision else 2**31 - 1)
+                keras.optimizers.Adam(LearningRate(cfg.train.learning_rate, cfg.train.warmup_steps,
+                                                   cfg.train.lr_half_life)),
+                initial_scale=2.0**15 if float16 else 1.0,
+                dynamic_growth_steps=2000 if float16 else 2**31 - 1)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            # The weights' moving average, by the same paths as the weights; replicas hold equal weights,
+            # so the first replica's update is everyone's.
+            self.ema = {path: tf.Variable(v.value, trainable=False, name=f"ema/{path}",
+                                          synchronization=tf.VariableSynchronization.ON_WRITE,
+                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                        for path, v in checkpoint_variables(self.model).items()} if cfg.train.ema_decay else {}
         self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model), optimizer=self.optimizer,
-                                              step=self.step)
+                                              step=self.step, **({"ema": self.ema} if self.ema else {}))
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints",
                                                   max_to_keep=cfg.train.keep_checkpoints)
         if self.manager.latest_checkpoint:
@@ -88,7 +96,7 @@ class Trainer:
         cfg = self.cfg.train
         with tf.GradientTape() as tape:
             pred = self.model([batch["noisy_audio"], batch["mel"], batch["model_noise_level"]], training=True)
-            per_example = tf.reduce_mean(tf.abs(batch["noise"] - tf.cast(pred, tf.float32)), axis=-1)
+            per_example = tf.reduce_mean(noise_loss(batch["noise"], pred, batch.get("noise_std")), axis=-1)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch_size)
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.model.trainable_variables)
@@ -100,7 +108,27 @@ class Trainer:
         # The optimizer sums over replicas again; hand it each replica's equal share.
         replicas = tf.cast(ctx.num_replicas_in_sync, tf.float32)
         self.optimizer.apply_gradients(zip([g / replicas for g in grads], self.model.trainable_variables))
+        if self.ema:
+            self._update_ema()
         return loss, norm / scale
+
+    def _update_ema(self):
+        # The decay ramps up from 0.1 (Tensorflow's ExponentialMovingAverage with num_updates), so the
+        # average does not remember the random initialisation for ~1 / (1 - decay) steps.
+        n = tf.cast(self.optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.cfg.train.ema_decay, (1.0 + n) / (10.0 + n))
+        for path, var in checkpoint_variables(self.model).items():
+            self.ema[path].assign(decay * self.ema[path] + (1.0 - decay) * var.value)
+
+    def averaged_model(self, into=None):
+        """A model holding the weights' moving average (the training model itself without EMA); `into`
+        reuses a model built earlier by this method."""
+        if not self.ema:
+            return self.model
+        model = into or build_model(self.cfg)
+        for path, var in checkpoint_variables(model).items():
+            var.assign(self.ema[path].read_value())
+        return model
 
     def _distributed_step_fn(self, batch):
         loss, norm = self.strategy.run(self._replica_step, args=(batch,))
@@ -165,6 +193,30 @@ class Trainer:
             self.manager.save(checkpoint_number=step)
 
 
+def noise_loss(noise, pred, std=None):
+    """Element-wise L1 between the noise and its prediction (the paper's loss); under PriorGrad's prior,
+    divided by the noise's std (the L1 analogue of its Sigma^-1-weighted norm)."""
+    error = tf.abs(noise - tf.cast(pred, tf.float32))
+    return error if std is None else error / std
+
+
+class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup` steps, then halved every `half_life` steps (0: constant)."""
+
+    def __init__(self, peak: float, warmup: int = 0, half_life: int = 0):
+        self.peak, self.warmup, self.half_life = peak, warmup, half_life
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        rate = self.peak * tf.minimum(1.0, (step + 1.0) / max(self.warmup, 1))
+        if self.half_life:
+            rate *= tf.pow(0.5, tf.maximum(step - self.warmup, 0.0) / self.half_life)
+        return rate
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup": self.warmup, "half_life": self.half_life}
+
+
 class Validator:
     """Validation loss at fixed noise levels, and a vocoded held-out clip (audio + mel image) in TensorBoard."""
 
@@ -175,7 +227,11 @@ class Validator:
         self.writer = tf.summary.create_file_writer(str(trainer.model_dir / "validation"))
         window = tf.stack([data.read_window(c.cache, 0, self.cfg) for c in clips[:8]])
         self.audio, self.mel = data.crop_features(window, self.cfg)
+        self.std = diffusion.prior_std(self.mel, self.cfg)
         self.noise = tf.random.stateless_normal(tf.shape(self.audio), [7, 7])
+        if self.std is not None:
+            self.noise *= self.std
+        self.model = None
         self.betas = infer.schedule_for(self.cfg)
         self.train_levels = diffusion.noise_levels(diffusion.get_schedule(self.cfg.diffusion.train_schedule))
 
@@ -184,14 +240,15 @@ class Validator:
         return n / (len(self.train_levels) - 1)
 
     def __call__(self, step: int) -> dict:
-        model, n = self.trainer.model, int(self.audio.shape[0])
+        self.model = model = self.trainer.averaged_model(into=self.model)
+        n = int(self.audio.shape[0])
         losses = {}
         for level in self.LEVELS:
             lv = tf.fill([n], level)
             # Discrete models see n / T: validate them at the nearest step of their training schedule.
             cond = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
             pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, cond], training=False)
-            losses[f"val_loss_{level}"] = float(tf.reduce_mean(tf.abs(self.noise - tf.cast(pred, tf.float32))))
+            losses[f"val_loss_{level}"] = float(tf.reduce_mean(noise_loss(self.noise, pred, self.std)))
         fake = tf.constant(infer.vocode(model, self.cfg, self.mel[0].numpy(), self.betas, seed=0)[None])
         real_mel = mel.log_mel_spectrogram(self.audio[:1], self.cfg.audio)
         fake_mel = mel.log_mel_spectrogram(tf.clip_by_value(fake, -1, 1), self.cfg.audio)

@@ -1,0 +1,335 @@
+"""Quality per CPU-minute: training recipes on the same corpus, crops and seed for the same CPU-time budget.
+
+    python benchmarks/convergence.py --output runs/convergence --config demo --budget_minutes 20
+    python benchmarks/convergence.py --output runs/convergence-base --config base \
+        --override audio.sample_rate=22050 --override audio.fmax=11025 --recipes today,chosen,lmnt
+
+Each recipe trains in its own process until its CPU time (user + system, every thread) reaches each of
+--points equal fractions of the budget; at each point the run is scored on the held-out clips with
+`wavegrad_tf.evaluate`'s metrics at 6 iterations (manual-6), Griffin-Lim from the same mels as the floor.
+The first training step of every process (graph tracing) is not counted. Everything is kept in
+--output: a killed benchmark continues where it was (an unfinished segment is redone from its start).
+Writes convergence.md (table) and convergence.png (quality against CPU-minutes).
+
+Recipes are config overrides on `today`, the settings this project trained with before this benchmark:
+ln-mel input as is, Keras' Glorot initialisation, no weight averaging, N(0, I) noise, float32, a
+constant learning rate. `lmnt` trains lmnt-com/wavegrad's own model with its own training step and
+sampler (pip install wavegrad==0.1.5 torch==2.13.0; its network needs hop 300 and 128 mels) on the same
+crops, its mels scaled its way (20 log10, then [0, 1]); the project contains none of its code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TODAY = ["model.mel_mean=0", "model.mel_std=1", "model.init=glorot", "train.ema_decay=0",
+         "diffusion.prior=standard", "train.precision=float32", "train.warmup_steps=0", "train.lr_half_life=0"]
+SCALED = ["model.mel_mean=-5", "model.mel_std=2.5", "model.init=fan_in"]
+LEARNING_RATE = ["train.warmup_steps=200", "train.lr_half_life=1500"]
+RECIPES = {
+    "today": [],
+    "scaled": SCALED,
+    "ema": ["train.ema_decay=0.999"],
+    "priorgrad": ["diffusion.prior=priorgrad"],
+    "bfloat16": ["train.precision=mixed_bfloat16"],
+    "warmup+decay": LEARNING_RATE,
+    "chosen": SCALED + ["train.ema_decay=0.999", "diffusion.prior=priorgrad", "train.precision=mixed_bfloat16"]
+    + LEARNING_RATE,
+}
+METRICS = ("log_mel_l1", "mr_stft", "pesq_wb", "stoi", "dnsmos_ovrl")
+SCHEDULE = "manual-6"
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def write_json(path: Path, value) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)  # a kill never leaves half a state file
+
+
+# -- our recipes ------------------------------------------------------------------------------
+def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: float, state: dict) -> dict:
+    """Trains the run from its state until the counted CPU time reaches `until_cpu`; returns the new state."""
+    import tensorflow as tf
+
+    from wavegrad_tf import data, train
+    from wavegrad_tf.config import load_config
+    from wavegrad_tf.trainer import Trainer
+
+    run = Path(run)
+    checkpoints = run / "checkpoints"
+    if checkpoints.exists():  # a segment killed after its checkpoint but before the state: redo it
+        for path in checkpoints.glob("ckpt-*"):
+            if int(path.name.split("-")[1].split(".")[0]) > state["steps"]:
+                path.unlink()
+        if state["steps"]:
+            (checkpoints / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{state["steps"]}"\n')
+    cfg = load_config(config, overrides)
+    corpus = data.prepare_corpus(data_dir or data.DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
+    clips, held_out = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
+    cfg = train.measure_prior(cfg, clips)
+    trainer = Trainer(cfg, run)
+    data.save_split(run / "data_split.json", corpus, clips, held_out)
+    batches = iter(data.dataset(clips, cfg, cfg.train.batch_size, seed=cfg.train.seed + trainer.global_step))
+    float(trainer.train_step(next(batches))[0])  # traces the step: not counted
+    start, spent = cpu_seconds(), state["cpu_seconds"]
+    while spent + cpu_seconds() - start < until_cpu:
+        trainer.train_step(next(batches))
+    trainer.save()
+    return {"cpu_seconds": spent + cpu_seconds() - start, "steps": trainer.global_step}
+
+
+def evaluate_run(run: str, output: str, files: list) -> dict:
+    from wavegrad_tf import evaluate
+    from wavegrad_tf.vocoders import KerasVocoder
+
+    results = evaluate.evaluate_vocoder(KerasVocoder(run, schedule=SCHEDULE), files, output, run,
+                                        metric_names=list(METRICS), plot_files=1)
+    return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
+
+
+# -- lmnt-com/wavegrad ----------------------------------------------------------------------------
+def _import_lmnt():
+    """lmnt's learner and sampler modules. Their top-level torchaudio import serves only their own
+    preprocessing, which this benchmark replaces with our crops; a torchaudio that does not load beside
+    torch 2.13 is stood in for by an empty module."""
+    import importlib.util
+    import types
+
+    if importlib.util.find_spec("wavegrad") is None or importlib.util.find_spec("torch") is None:
+        raise SystemExit("the lmnt recipe needs lmnt-com/wavegrad: pip install wavegrad==0.1.5 torch==2.13.0")
+    try:
+        import torchaudio  # noqa: F401
+    except (ImportError, OSError):
+        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+    import wavegrad.inference
+    import wavegrad.learner
+    import wavegrad.model
+    import wavegrad.params
+
+    return wavegrad
+
+
+def lmnt_mel(log_mel, audio_cfg):
+    """Our ln-mel [.., frames, 128] as lmnt's input [.., 128, frames]: its magnitude mel of a
+    window-normalised STFT, 20 log10 - 20 dB, mapped from [-100, 0] dB to [0, 1]."""
+    import numpy as np
+
+    window_norm = np.sqrt(np.sum(np.hanning(audio_cfg.win_length + 1)[:-1] ** 2))
+    linear = np.exp(np.asarray(log_mel, np.float64) * audio_cfg.mel_scale + audio_cfg.mel_offset) / window_norm
+    db = 20 * np.log10(np.maximum(linear, 1e-5)) - 20
+    return np.swapaxes(np.clip((db + 100) / 100, 0, 1), -1, -2).astype(np.float32)
+
+
+def lmnt_train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: float, state: dict) -> dict:
+    import numpy as np
+    import torch
+
+    from wavegrad_tf import data
+    from wavegrad_tf.config import load_config
+
+    lmnt = _import_lmnt()
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(state["steps"])
+    cfg = load_config(config, overrides)
+    if cfg.audio.hop_length != 300 or cfg.audio.n_mels != 128:
+        raise SystemExit(f"the lmnt recipe needs hop 300 and 128 mels; {config} has {cfg.audio.hop_length} "
+                         f"and {cfg.audio.n_mels}")
+    params = lmnt.params.AttrDict(lmnt.params.params)
+    # lmnt's own batch and crops (32 x 24 frames), learning rate, clipping and schedule.
+    cfg = load_config(config, overrides + [f"train.batch_size={params.batch_size}",
+                                           f"train.segment_length={params.crop_mel_frames * 300}"])
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    model = lmnt.model.WaveGrad(params)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+    learner = lmnt.learner.WaveGradLearner(str(run), model, None, optimizer, params)
+    if state["steps"]:
+        learner.load_state_dict(torch.load(run / f"weights-{state['steps']}.pt", weights_only=False))
+    corpus = data.prepare_corpus(data_dir or data.DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
+    clips, held_out = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
+    data.save_split(run / "data_split.json", corpus, clips, held_out)
+    batches = iter(data.dataset(clips, cfg, cfg.train.batch_size, seed=cfg.train.seed + learner.step))
+
+    def step():
+        batch = next(batches)
+        features = {"audio": torch.from_numpy(batch["audio"].numpy()),
+                    "spectrogram": torch.from_numpy(lmnt_mel(batch["mel"].numpy(), cfg.audio))}
+        learner.train_step(features)
+        learner.step += 1
+
+    step()  # not counted, like our first (tracing) step
+    start, spent = cpu_seconds(), state["cpu_seconds"]
+    while spent + cpu_seconds() - start < until_cpu:
+        step()
+    torch.save(learner.state_dict(), run / f"weights-{learner.step}.pt")
+    for old in run.glob("weights-*.pt"):
+        if old.name != f"weights-{learner.step}.pt" and old.name != f"weights-{state['steps']}.pt":
+            old.unlink()
+    return {"cpu_seconds": spent + cpu_seconds() - start, "steps": learner.step}
+
+
+class LmntVocoder:
+    """lmnt's model and its own sampler (`wavegrad.inference.predict`) behind the evaluator's interface."""
+
+    def __init__(self, weights: Path, audio_cfg, betas):
+        import torch
+
+        self.lmnt, self.torch = _import_lmnt(), torch
+        self.audio, self.betas, self.name = audio_cfg, betas, f"lmnt-com/wavegrad ({len(betas)} steps)"
+        model = self.lmnt.model.WaveGrad(self.lmnt.params.AttrDict(self.lmnt.params.params))
+        model.load_state_dict(torch.load(weights, weights_only=False)["model"])
+        model.eval()
+        self.key = str(weights)
+        self.lmnt.inference.models[self.key] = model  # its predict() would otherwise load weights.pt itself
+
+    def vocode(self, mel, seed=None):
+        self.torch.manual_seed(seed or 0)
+        spectrogram = self.torch.from_numpy(lmnt_mel(mel, self.audio))
+        audio, _ = self.lmnt.inference.predict(spectrogram, self.key, {"noise_schedule": list(self.betas)},
+                                               device=self.torch.device("cpu"))
+        return audio.numpy()[0]
+
+
+def evaluate_lmnt(run: str, output: str, files: list, config: str, overrides: list, steps: int) -> dict:
+    from wavegrad_tf import diffusion, evaluate
+    from wavegrad_tf.config import load_config
+
+    cfg = load_config(config, overrides)
+    vocoder = LmntVocoder(Path(run) / f"weights-{steps}.pt", cfg.audio, diffusion.get_schedule(SCHEDULE))
+    results = evaluate.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
+    return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+def in_process(fn, *args):
+    """Runs fn(*args) in a fresh process (its own CPU clock and TensorFlow state); returns its result."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+def held_out_files(output: Path) -> list:
+    """The clips every recipe holds out (the same corpus and seed give the same split)."""
+    return json.loads(next(output.glob("*/run/data_split.json")).read_text())["validation"]
+
+
+def run_benchmark(args) -> dict:
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    settings = {"config": args.config, "override": args.override, "data_dir": args.data_dir,
+                "budget_minutes": args.budget_minutes, "points": args.points}
+    settings_path = output / "settings.json"
+    if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
+        raise SystemExit(f"{output} holds a benchmark with other settings ({settings_path}); use a new --output")
+    write_json(settings_path, settings)
+    budget = args.budget_minutes * 60
+    targets = [budget * (k + 1) / args.points for k in range(args.points)]
+    for target in targets:  # round-robin: every recipe reaches a point before any goes further
+        for name in args.recipes:
+            overrides = TODAY + list(args.override) + (RECIPES.get(name, []))
+            state_path = output / name / "state.json"
+            state = json.loads(state_path.read_text()) if state_path.exists() else {
+                "cpu_seconds": 0.0, "steps": 0, "points": []}
+            if any(p["target"] == target for p in state["points"]):
+                continue
+            (output / name).mkdir(exist_ok=True)
+            lmnt = name == "lmnt"
+            trained = in_process(lmnt_train_segment if lmnt else train_segment, str(output / name / "run"),
+                                 args.config, overrides, args.data_dir, target, state)
+            files = held_out_files(output)
+            where = str(output / name / f"eval-{int(target)}")
+            scores = (in_process(evaluate_lmnt, str(output / name / "run"), where, files, args.config, overrides,
+                                 trained["steps"]) if lmnt else
+                      in_process(evaluate_run, str(output / name / "run"), where, files))
+            state.update(trained)
+            state["points"].append({"target": target, **trained, **scores})
+            write_json(state_path, state)
+            w = scores["wavegrad"]
+            print(f"{name}: {trained['cpu_seconds'] / 60:.1f}/{args.budget_minutes:g} CPU-min, step {trained['steps']}"
+                  f"  " + "  ".join(f"{m} {w[m]:.3f}" for m in METRICS if w.get(m) is not None), flush=True)
+    results = {name: json.loads((output / name / "state.json").read_text()) for name in args.recipes}
+    write_json(output / "results.json", results)
+    (output / "convergence.md").write_text(table(results, args))
+    plot(results, output / "convergence.png")
+    return results
+
+
+def table(results: dict, args) -> str:
+    from wavegrad_tf.metrics import METRICS as ALL
+
+    lines = [f"`python benchmarks/convergence.py {' '.join(sys.argv[1:])}`", "",
+             "| recipe | CPU-min | steps | " + " | ".join(f"{ALL[m].label} ({ALL[m].better})" for m in METRICS)
+             + " |", "|---|---|---|" + "---|" * len(METRICS)]
+    for name, state in results.items():
+        for p in state["points"]:
+            lines.append(f"| {name} | {p['cpu_seconds'] / 60:.1f} | {p['steps']} | "
+                         + " | ".join(_cell(p["wavegrad"].get(m)) for m in METRICS) + " |")
+    floor = next(iter(results.values()))["points"][0]["griffin_lim"]
+    lines.append("| Griffin-Lim (32 it.) | - | - | " + " | ".join(_cell(floor.get(m)) for m in METRICS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wavegrad_tf.metrics import METRICS as ALL
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
+    floor = next(iter(results.values()))["points"][0]["griffin_lim"]
+    for ax, metric in zip(axes, METRICS):
+        for i, (name, state) in enumerate(results.items()):
+            points = [p for p in state["points"] if p["wavegrad"].get(metric) is not None]
+            ax.plot([p["cpu_seconds"] / 60 for p in points], [p["wavegrad"][metric] for p in points], "o-",
+                    color=f"C{i}", label=name, linewidth=2.5 if name == "chosen" else 1.2)
+        if floor.get(metric) is not None:
+            ax.axhline(floor[metric], color="gray", linestyle="--", label="Griffin-Lim")
+        ax.set_title(f"{ALL[metric].label} ({ALL[metric].better} is better)", fontsize=9)
+        ax.set_xlabel("training CPU-minutes", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--config", default="demo")
+    parser.add_argument("--override", action="append", default=[], help="Config override for every recipe.")
+    parser.add_argument("--data_dir", default=None, help="Corpus; default: the bundled demo corpus.")
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"Any of {', '.join(RECIPES)}, lmnt.")
+    parser.add_argument("--budget_minutes", type=float, default=20.0, help="Training CPU-minutes per recipe.")
+    parser.add_argument("--points", type=int, default=4, help="Evaluations along the budget.")
+    args = parser.parse_args()
+    args.recipes = args.recipes.split(",")
+    for name in args.recipes:
+        if name not in RECIPES and name != "lmnt":
+            raise SystemExit(f"--recipes: unknown {name!r}; expected any of {list(RECIPES)} or lmnt")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    run_benchmark(args)
+
+
+if __name__ == "__main__":
+    main()
