@@ -63,7 +63,6 @@ def write_json(path: Path, value) -> None:
 # -- our recipes ------------------------------------------------------------------------------
 def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: float, state: dict) -> dict:
     """Trains the run from its state until the counted CPU time reaches `until_cpu`; returns the new state."""
-    import tensorflow as tf
 
     from wavegrad_tf import data, train
     from wavegrad_tf.config import load_config
@@ -135,7 +134,6 @@ def lmnt_mel(log_mel, audio_cfg):
 
 
 def lmnt_train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: float, state: dict) -> dict:
-    import numpy as np
     import torch
 
     from wavegrad_tf import data
@@ -205,11 +203,11 @@ class LmntVocoder:
 
 
 def evaluate_lmnt(run: str, output: str, files: list, config: str, overrides: list, steps: int) -> dict:
-    from wavegrad_tf import diffusion, evaluate
+    from wavegrad_tf import evaluate, schedules
     from wavegrad_tf.config import load_config
 
     cfg = load_config(config, overrides)
-    vocoder = LmntVocoder(Path(run) / f"weights-{steps}.pt", cfg.audio, diffusion.get_schedule(SCHEDULE))
+    vocoder = LmntVocoder(Path(run) / f"weights-{steps}.pt", cfg.audio, schedules.get_schedule(SCHEDULE))
     results = evaluate.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
     return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
 

@@ -28,14 +28,14 @@ COLUMNS = ("log_mel_l1", "mr_stft", "lsd_db", "mcd_db", "pesq_wb", "stoi", "dnsm
 
 def schedules(pattern: str) -> dict:
     """{name: schedule spec}: searched files that exist, then the presets, then the published search."""
-    from wavegrad_tf import diffusion
+    from wavegrad_tf import schedules
 
     out = {}
     for steps in ITERATIONS:
         path = Path(pattern.format(steps=steps)) if pattern else None
         if path is not None and path.exists():
             out[f"searched-{steps}"] = str(path)
-    out.update({name: name for name in diffusion.PRESETS})
+    out.update({name: name for name in schedules.PRESETS})
     out.update(PUBLISHED)
     return out
 
@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--output", default="docs/figures/quality")
     parser.add_argument("--max_files", type=int, default=None)
     args = parser.parse_args()
-    from wavegrad_tf import diffusion, evaluate
+    from wavegrad_tf import evaluate, schedules
 
     work = Path(args.model_dir) / "quality"  # each schedule's evaluate output
     rows = {}
@@ -56,8 +56,8 @@ def main():
         # Re-use finished evaluations: the 1000-step one takes minutes.
         results = (json.loads(cached.read_text()) if cached.exists() else
                    evaluate.evaluate(args.model_dir, work / name, schedule=spec, max_files=args.max_files))
-        rows[name] = {"steps": len(diffusion.get_schedule(spec)), "last": diffusion.noise_levels(
-            diffusion.get_schedule(spec))[-1], **results["mean"]["wavegrad"]}
+        rows[name] = {"steps": len(schedules.get_schedule(spec)), "last": schedules.noise_levels(
+            schedules.get_schedule(spec))[-1], **results["mean"]["wavegrad"]}
         baseline = results["mean"]["griffin_lim"]
         truth = results["mean"]["ground_truth"]
         print(f"{name}: done", flush=True)

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from wavegrad_tf import diffusion, infer  # noqa: E402
+from wavegrad_tf import infer, schedules  # noqa: E402
 from wavegrad_tf.config import load_config  # noqa: E402
 from wavegrad_tf.trainer import Trainer  # noqa: E402
 
@@ -57,7 +57,7 @@ def vocoding(name: str, seconds: float, repeats: int) -> tuple[float, float]:
     model = build_model(cfg)
     frames = int(seconds * cfg.audio.sample_rate) // cfg.audio.hop_length
     mel = np.random.default_rng(0).normal(-4, 2, (frames, cfg.audio.n_mels)).astype(np.float32)
-    betas = diffusion.get_schedule("manual-6")
+    betas = schedules.get_schedule("manual-6")
     sampler = median_time(lambda: infer.vocode(model, cfg, mel, betas, seed=0), repeats)
     eps = infer.noise_predictor(model)  # the sampler's own traced function
     y, m, level = tf.zeros([1, frames * cfg.audio.hop_length]), tf.constant(mel[None]), tf.constant([0.5])

@@ -1,29 +1,28 @@
-"""Export a trained run as TFLite / LiteRT graphs: the sampler unrolled, builtin ops only, batch 1 with a
-dynamic frame axis.
+"""Export a trained model as TFLite / LiteRT graphs: the sampler unrolled, builtin ops only, batch 1.
 
-    python -m export.tflite --model_dir runs/demo --output exported/tflite
+    python -m export.tflite --model runs/demo --output exported/tflite
 
-Writes <variant>.tflite for float32, float16 (weights), dynamic_int8 (weights) and full_int8 (weights
-and activations, calibrated on real training mels), plus float32_noise_input.tflite (noise as an
-input, for reproducible output), and wavegrad.json: what a runner needs (the feature settings and the schedule).
+Writes <variant>.tflite for float32, float16 (weights), dynamic_int8 (weights) and full_int8 (weights and
+activations, calibrated on real training mels), plus float32_noise_input.tflite (noise as an input, for
+reproducible output), and wavegrad.json (`wavegrad_tf.runtime.Metadata`: features, schedule).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from wavegrad_tf import cli
 
 FLAGS = flags.FLAGS
 VARIANTS = ("float32", "float16", "dynamic_int8", "full_int8")
 
 
 def define_flags():
-    """Command-line flags, defined only when run as a script."""
-    flags.DEFINE_string("model_dir", None, "A training run's folder.", required=True)
+    flags.DEFINE_string("model", None, "A training run's folder or a pretrained model's name.", required=True)
     flags.DEFINE_string("output", "exported/tflite", "Output folder.")
     flags.DEFINE_list("variants", list(VARIANTS), f"Any of {', '.join(VARIANTS)}.")
     flags.DEFINE_string("schedule", None, "Sampling schedule unrolled into the graph; default: the config's.")
@@ -55,51 +54,54 @@ def _convert(saved_model_dir: str, variant: str, calibration=None) -> bytes:
     return converter.convert()
 
 
-def calibration_mels(model_dir, cfg, frames: int, count: int = 16):
-    """Log-mels of `frames` frames from the run's real training audio (one fixed length, as calibration needs)."""
+def calibration_mels(model, cfg, frames: int, count: int = 16):
+    """Log-mels of `frames` frames from the run's training audio (one fixed length, as calibration needs)."""
     import numpy as np
 
+    from wavegrad_tf import runs
     from wavegrad_tf.audio import load_audio
     from wavegrad_tf.mel import log_mel_spectrogram
 
-    files = json.loads((Path(model_dir) / "data_split.json").read_text())["train"]
     mels = []
-    for path in files:
-        m = log_mel_spectrogram(load_audio(path, cfg.audio.sample_rate), cfg.audio).numpy()
+    for path in runs.training_files(model):
+        m = log_mel_spectrogram(load_audio(path, cfg.audio.sample_rate), cfg.audio, use_tf=False)
         mels += [m[i:i + frames] for i in range(0, len(m) - frames + 1, frames)]
         if len(mels) >= count:
             break
     return [np.asarray(m[None], np.float32) for m in mels[:count]]
 
 
-def export_tflite(model_dir, output, variants=VARIANTS, schedule=None, calibration_frames: int = 40) -> dict:
+def export_tflite(model, output, variants=VARIANTS, schedule=None, calibration_frames: int = 40) -> dict:
     """Writes the .tflite files and wavegrad.json; returns {name: path}."""
-    from wavegrad_tf import infer, serving
+    from export import graphs
+    from wavegrad_tf import runs, schedules
+    from wavegrad_tf.runtime import Metadata
 
-    cfg, model = infer.load_model(model_dir)
-    betas = infer.schedule_for(cfg, schedule=schedule)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"--variants: {unknown} not among {VARIANTS}")
+    cfg, network = runs.load_model(model)
+    metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)))
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     written = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sampled = _saved_model(model, serving.on_device_function(model, cfg, betas), f"{tmp}/sampled")
-        with_noise = _saved_model(model, serving.on_device_function(model, cfg, betas, noise_input=True),
+        sampled = _saved_model(network, graphs.on_device_function(network, cfg, metadata.betas), f"{tmp}/sampled")
+        with_noise = _saved_model(network, graphs.on_device_function(network, cfg, metadata.betas, noise_input=True),
                                   f"{tmp}/with_noise")
-        mels = calibration_mels(model_dir, cfg, calibration_frames) if "full_int8" in variants else []
+        mels = calibration_mels(model, cfg, calibration_frames) if "full_int8" in variants else []
         for variant in variants:
-            if variant not in VARIANTS:
-                raise ValueError(f"--variants: {variant!r} is not one of {VARIANTS}")
             written[variant] = output / f"{variant}.tflite"
             written[variant].write_bytes(_convert(sampled, variant, lambda: ({"mel": m} for m in mels)))
         written["float32_noise_input"] = output / "float32_noise_input.tflite"
         written["float32_noise_input"].write_bytes(_convert(with_noise, "float32"))
-    (output / "wavegrad.json").write_text(json.dumps(serving.metadata(cfg, betas), indent=1))
+    metadata.save(output)
     return written
 
 
 def main(argv):
     del argv
-    for name, path in export_tflite(FLAGS.model_dir, FLAGS.output, FLAGS.variants, FLAGS.schedule,
+    for name, path in export_tflite(FLAGS.model, FLAGS.output, FLAGS.variants, FLAGS.schedule,
                                     FLAGS.calibration_frames).items():
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
@@ -107,4 +109,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run(main)

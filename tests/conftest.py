@@ -51,8 +51,16 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model_and_mel(tiny_run, speech):
     """(config, model, log-mel of 1.5 s of real speech) of the tiny run."""
-    from wavegrad_tf import infer
+    from wavegrad_tf import runs
     from wavegrad_tf.mel import log_mel_spectrogram
 
-    cfg, model = infer.load_model(tiny_run)
-    return cfg, model, log_mel_spectrogram(speech[:24000], cfg.audio).numpy()[:-1]
+    cfg, model = runs.load_model(tiny_run)
+    return cfg, model, log_mel_spectrogram(speech[:24000], cfg.audio, use_tf=False)[:-1]
+
+
+@pytest.fixture(scope="session")
+def tiny_vocoder(tiny_run):
+    """The tiny run's KerasVocoder (its config's schedule)."""
+    from wavegrad_tf.vocoders.checkpoint import KerasVocoder
+
+    return KerasVocoder.from_run(tiny_run)

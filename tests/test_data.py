@@ -5,7 +5,10 @@ import pytest
 
 from conftest import SPEECH, TINY
 from wavegrad_tf import data
-from wavegrad_tf.audio import AudioError, load_audio
+from wavegrad_tf.audio import AudioError, list_audio_files, load_audio
+from wavegrad_tf.errors import UserError
+from wavegrad_tf.mel import log_mel_spectrogram
+from wavegrad_tf.train import measure_prior
 
 
 @pytest.fixture
@@ -48,8 +51,8 @@ def test_bad_files_are_skipped_counted_and_named(messy_folder, tiny_cfg, tmp_pat
 def test_errors_name_the_file():
     with pytest.raises(AudioError, match=r"nowhere\.wav: corrupt"):
         load_audio("nowhere.wav", 16000)
-    with pytest.raises(FileNotFoundError, match="--data_dir"):
-        data.list_audio_files("/no/such/dir")
+    with pytest.raises(UserError, match="--data_dir /no/such/dir: not a folder"):
+        list_audio_files("/no/such/dir")
 
 
 def test_ljspeech_metadata(tmp_path, speech):
@@ -58,23 +61,28 @@ def test_ljspeech_metadata(tmp_path, speech):
         sf.write(tmp_path / "wavs" / f"{i}.wav", speech, 16000)
     (tmp_path / "wavs" / "unlisted.wav").write_bytes(b"")
     (tmp_path / "metadata.csv").write_text('LJ001-0001|Printing, "in the only sense"|x\nLJ001-0002|b|b\n')
-    assert [p.name for p in data.list_audio_files(tmp_path)] == ["LJ001-0001.wav", "LJ001-0002.wav"]
+    assert [p.name for p in list_audio_files(tmp_path)] == ["LJ001-0001.wav", "LJ001-0002.wav"]
 
 
 def test_crops_are_hop_aligned_and_match_their_mel(tiny_cfg, tmp_path):
-
+    """Each crop is found in its source at a multiple of the hop, and its mel frames are the source's frames
+    there (the full-clip front end); the noisy audio is the paper's mixture."""
     corpus = data.prepare_corpus(SPEECH[0].parent, tiny_cfg, tmp_path / "cache")
     train, val = data.split(corpus.clips, 0.1, seed=1)
     assert len({c.source for c in val}) == 7 and not {c.source for c in train} & {c.source for c in val}
-    batch = next(iter(data.dataset(train[:2], tiny_cfg, 4, seed=0)))
+    cfg = measure_prior(tiny_cfg, train)
+    batch = next(iter(data.dataset(train[:2], cfg, 4, seed=0)))
     seg, hop = tiny_cfg.train.segment_length, tiny_cfg.audio.hop_length
     assert batch["audio"].shape == (4, seg) and batch["mel"].shape == (4, seg // hop, 64)
-    # Each crop is found in its source at a multiple of the hop.
     sources = [load_audio(c.source, 16000) for c in train[:2]]
-    for crop in batch["audio"].numpy():
-        hits = [s for s in sources for k in range(0, len(s) - seg + 1, hop)
+    for crop, crop_mel in zip(batch["audio"].numpy(), batch["mel"].numpy()):
+        hits = [(s, k) for s in sources for k in range(0, len(s) - seg + 1, hop)
                 if np.allclose(s[k:k + seg], crop, atol=1e-4)]
         assert hits
+        source, start = hits[0]
+        cached = (np.clip(source, -1, 1) * 32767).astype(np.int16) / 32767.0  # what the 16-bit cache holds
+        expected = log_mel_spectrogram(cached, tiny_cfg.audio, use_tf=False)[start // hop:start // hop + seg // hop]
+        np.testing.assert_allclose(crop_mel, expected, atol=5e-3)  # a frame off would be ~0.5
     level = batch["noise_level"].numpy()[:, None]
     np.testing.assert_allclose(batch["noisy_audio"], level * batch["audio"] + np.sqrt(1 - level ** 2) * batch["noise"],
                                atol=1e-5)

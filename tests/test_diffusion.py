@@ -2,17 +2,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wavegrad_tf import diffusion
+from wavegrad_tf import diffusion, schedules
+from wavegrad_tf.config import load_config
+from wavegrad_tf.runtime import PositionalNoise
 
 
 def test_preset_schedules():
-    lin = diffusion.get_schedule("linear-1000")
+    lin = schedules.get_schedule("linear-1000")
     assert len(lin) == 1000 and lin[0] == 1e-6 and lin[-1] == 0.01
-    assert len(diffusion.get_schedule("linear-50")) == 50
-    fib = diffusion.get_schedule("fibonacci-25")
+    assert len(schedules.get_schedule("linear-50")) == 50
+    fib = schedules.get_schedule("fibonacci-25")
     assert len(fib) == 25 and fib[0] == 1e-6 and fib[1] == 2e-6
     np.testing.assert_allclose(fib[2:], fib[1:-1] + fib[:-2])
-    assert len(diffusion.get_schedule("manual-6")) == 6
+    assert len(schedules.get_schedule("manual-6")) == 6
 
 
 def test_user_schedules_from_list_and_files(tmp_path):
@@ -21,15 +23,16 @@ def test_user_schedules_from_list_and_files(tmp_path):
     np.save(tmp_path / "s.npy", betas)
     (tmp_path / "s.yaml").write_text("betas: [0.0001, 0.001, 0.01, 0.05]\n")
     for spec in (betas, tmp_path / "s.txt", str(tmp_path / "s.npy"), tmp_path / "s.yaml"):
-        np.testing.assert_allclose(diffusion.get_schedule(spec), betas)
-    for bad, msg in (([0.1, 1.5], r"in \(0, 1\)"), ([], "non-empty"), ("nope", "expected one of")):
+        np.testing.assert_allclose(schedules.get_schedule(spec), betas)
+    for bad, msg in (([0.1, 1.5], r"in \(0, 1\)"), ([], "non-empty"), ("nope", "expected one of"),
+                     ([0.01, 0.5, 0.1], "non-decreasing betas .* 0.5 at step 2 then 0.1")):
         with pytest.raises(ValueError, match=msg):
-            diffusion.get_schedule(bad)
+            schedules.get_schedule(bad)
 
 
 def test_noise_levels_and_noising_follow_the_paper():
     betas = np.linspace(1e-6, 0.01, 1000)
-    levels = diffusion.noise_levels(betas)
+    levels = schedules.noise_levels(betas)
     expected = [1.0]
     for b in betas:
         expected.append(expected[-1] * np.sqrt(1 - b))
@@ -42,7 +45,7 @@ def test_noise_levels_and_noising_follow_the_paper():
 
 
 def test_continuous_levels_lie_in_their_segment_and_discrete_on_the_grid():
-    levels = diffusion.noise_levels(diffusion.get_schedule("linear-50"))
+    levels = schedules.noise_levels(schedules.get_schedule("linear-50"))
     level, cond = diffusion.draw_noise_level(tf.constant([1, 2]), 4096, levels, continuous=True)
     level = level.numpy()
     np.testing.assert_array_equal(level, cond.numpy())
@@ -58,30 +61,31 @@ def test_continuous_levels_lie_in_their_segment_and_discrete_on_the_grid():
     np.testing.assert_allclose(level.numpy(), levels[n], rtol=1e-6)
 
 
-def numpy_sampler(eps_fn, mel, hop, betas, noises):
-    """A line-by-line NumPy transcription of the paper's Algorithm 2; noises[n] is the noise drawn at step n."""
+def numpy_sampler(eps_fn, mel, hop, betas, noises, std=1.0):
+    """A line-by-line NumPy transcription of the paper's Algorithm 2; noises[n] is the noise drawn at step n.
+    PriorGrad (Lee et al. 2022, Alg. 2) draws every noise from N(0, Sigma): `std` times a standard normal."""
     alphas = 1 - betas
     alpha_bar = np.cumprod(alphas)
-    y = noises[len(betas)]
+    y = std * noises[len(betas)]
     for n in range(len(betas), 0, -1):
         i = n - 1
         level = np.sqrt(alpha_bar[i])
         y = (y - betas[i] / np.sqrt(1 - alpha_bar[i]) * eps_fn(y, mel, level)) / np.sqrt(alphas[i])
         if n > 1:
             sigma = np.sqrt((1 - alpha_bar[i - 1]) / (1 - alpha_bar[i]) * betas[i])
-            y = y + sigma * noises[n - 1]
+            y = y + sigma * std * noises[n - 1]
     return y
 
 
 @pytest.mark.parametrize("schedule", ["manual-6", "fibonacci-25"])
 def test_sampler_matches_numpy_transcription(schedule):
-    betas = diffusion.get_schedule(schedule)
+    betas = schedules.get_schedule(schedule)
     hop, mel = 4, np.random.default_rng(1).standard_normal((2, 5, 3)).astype("float32")
 
     def eps_np(y, m, level):
         return np.tanh(y) * 0.5 * level + np.repeat(m.mean(-1), hop, axis=1)
 
-    noise = diffusion.PositionalNoise(seed=3)
+    noise = PositionalNoise(seed=3)
     noises = {n: noise(n, 2, 0, 20).astype(np.float64) for n in range(len(betas) + 1)}
     expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises)
 
@@ -93,8 +97,50 @@ def test_sampler_matches_numpy_transcription(schedule):
 
 
 def test_positional_noise_is_the_same_in_any_window():
-    noise = diffusion.PositionalNoise(seed=11)
+    noise = PositionalNoise(seed=11)
     whole = noise(3, 2, 0, 30000)
     np.testing.assert_array_equal(noise(3, 2, 12345, 9000), whole[:, 12345:21345])
     assert not np.allclose(noise(2, 2, 0, 100), whole[:, :100])
     assert abs(whole.std() - 1) < 0.02 and abs(whole.mean()) < 0.02
+
+
+def test_priorgrad_prior_and_sampler_match_a_numpy_transcription():
+    """Sigma's diagonal: each frame's energy sqrt(sum of its linear mel) over the training maximum, clipped to
+    [std_min, 1], held over the frame's hop samples; the sampler is Algorithm 2 with every noise drawn from
+    N(0, Sigma)."""
+    cfg = load_config("demo", ["diffusion.prior=priorgrad", "diffusion.prior_energy_max=3.0",
+                               "diffusion.prior_std_min=0.1"])
+    hop, rng = cfg.audio.hop_length, np.random.default_rng(4)
+    mel = rng.uniform(-11.5, 0.5, (2, 6, cfg.audio.n_mels)).astype("float32")
+    mel[0, 2] = -11.5  # a silent frame: at the floor
+    energy = np.sqrt(np.exp(mel.astype(np.float64)).sum(-1))
+    expected_std = np.repeat(np.clip(energy / 3.0, 0.1, 1.0), hop, axis=1)
+    std = diffusion.prior_std(mel, cfg).numpy()
+    np.testing.assert_allclose(std, expected_std, rtol=1e-5)
+    assert std[0, 2 * hop] == pytest.approx(0.1) and std.max() <= 1.0 and len(np.unique(std.round(6))) > 4
+
+    betas = schedules.get_schedule("manual-6")
+    noise = PositionalNoise(seed=5)
+    noises = {n: noise(n, 2, 0, 6 * hop).astype(np.float64) for n in range(len(betas) + 1)}
+
+    def eps_np(y, m, level):
+        return np.tanh(y) * 0.5 * level + np.repeat(m.mean(-1), hop, axis=1) / 10
+
+    def eps_tf(y, m, level):
+        return tf.tanh(y) * 0.5 * level[:, None] + tf.repeat(tf.reduce_mean(m, -1), hop, axis=1) / 10
+
+    expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises, expected_std)
+    got = diffusion.sample(eps_tf, mel, hop, betas, noise, std=diffusion.prior_std(mel, cfg)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    standard = diffusion.sample(eps_tf, mel, hop, betas, noise).numpy()
+    assert np.abs(got - standard).max() > 0.1  # the prior changes the output
+
+
+def test_schedule_for_picks_presets_files_and_refuses_mixes(tmp_path):
+    cfg = load_config("demo")
+    np.testing.assert_array_equal(schedules.schedule_for(cfg), schedules.get_schedule(cfg.diffusion.inference_schedule))
+    np.testing.assert_array_equal(schedules.schedule_for(cfg, iterations=25), schedules.get_schedule("fibonacci-25"))
+    with pytest.raises(schedules.ScheduleError, match="no preset has that many steps"):
+        schedules.schedule_for(cfg, iterations=7)
+    with pytest.raises(schedules.ScheduleError, match="not both"):
+        schedules.schedule_for(cfg, iterations=6, schedule="manual-6")

@@ -3,61 +3,66 @@ import pytest
 import soundfile as sf
 
 from conftest import SPEECH, run_module
-from wavegrad_tf import diffusion, infer
+from wavegrad_tf import diffusion, runs, schedules
 from wavegrad_tf.mel import log_mel_spectrogram
+from wavegrad_tf.model import build_model, checkpoint_variables
+from wavegrad_tf.runtime import InputError, check_mel
+from wavegrad_tf.runtime.inputs import log_mel_blocks
+from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tiny_run):
-    return infer.load_model(tiny_run)
+def test_a_run_loads_into_a_fresh_model_with_its_averaged_weights(tiny_run):
+    """Every weight of the loaded model equals the checkpoint's weight average (the run trains with EMA),
+    which differs from the raw weights; a fresh model differs from both."""
+    from wavegrad_tf.trainer import Trainer
 
-
-def test_load_model_restores_every_weight(tiny_run, tiny_model):
-    import tensorflow as tf
-
-    cfg, model = tiny_model
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tiny_run / "checkpoints")))
-    from wavegrad_tf.model import checkpoint_variables
-
-    for name, var in checkpoint_variables(model).items():
-        key = "model/" + name.replace("/", ".S") + "/.ATTRIBUTES/VARIABLE_VALUE"
-        np.testing.assert_array_equal(np.asarray(var), reader.get_tensor(key))
+    cfg, model = runs.load_model(tiny_run)
+    trainer = Trainer(cfg, tiny_run)  # restores weights, average and step from the same checkpoint
+    assert trainer.ema and trainer.global_step == 150
+    fresh = checkpoint_variables(build_model(cfg))
+    raw = checkpoint_variables(trainer.model)
+    for path, var in checkpoint_variables(model).items():
+        np.testing.assert_array_equal(np.asarray(var), trainer.ema[path].numpy())
+    kernels = [p for p in raw if p.endswith("kernel")]
+    assert max(np.abs(np.asarray(checkpoint_variables(model)[p]) - np.asarray(raw[p])).max() for p in kernels) > 1e-5
+    assert max(np.abs(np.asarray(checkpoint_variables(model)[p]) - np.asarray(fresh[p])).max() for p in kernels) > 1e-3
 
 
 def test_cli_vocodes_wav_and_npy(tiny_run, tmp_path, speech):
-    cfg, _ = infer.load_model(tiny_run)
-    wav_out, npy_out = tmp_path / "from_wav.wav", tmp_path / "from_npy.wav"
-    run_module(["-m", "wavegrad_tf.infer", "--model_dir", str(tiny_run), "--input", str(SPEECH[1]),
+    cfg = runs.read_config(tiny_run)
+    wav_out, npy_out = tmp_path / "from_wav.wav", tmp_path / "from_npy.flac"
+    run_module(["-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(SPEECH[1]),
                 "--output", str(wav_out), "--seed", "1"])
     audio, sr = sf.read(wav_out)
-    assert sr == 16000 and len(audio) == sf.info(SPEECH[1]).frames
-    mel = log_mel_spectrogram(speech[:8000], cfg.audio).numpy()
+    assert sr == 16000 and len(audio) == sf.info(SPEECH[1]).frames and audio.std() > 0
+    mel = log_mel_spectrogram(speech[:8000], cfg.audio, use_tf=False)
     np.save(tmp_path / "mel.npy", mel)
-    out = run_module(["-m", "wavegrad_tf.infer", "--model_dir", str(tiny_run), "--input", str(tmp_path / "mel.npy"),
+    out = run_module(["-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(tmp_path / "mel.npy"),
                       "--output", str(npy_out), "--iterations", "25"])
     assert "25 iterations" in out.stdout
     assert len(sf.read(npy_out)[0]) == mel.shape[0] * cfg.audio.hop_length
+    assert not list(tmp_path.glob(".*partial"))
 
 
-def test_seed_makes_output_reproducible(tiny_model, speech):
-    cfg, model = tiny_model
-    mel = log_mel_spectrogram(speech[:6000], cfg.audio).numpy()
-    betas = diffusion.get_schedule("manual-6")
-    a, b = (infer.vocode(model, cfg, mel, betas, seed=4) for _ in range(2))
+def test_seed_makes_output_reproducible(tiny_vocoder, speech):
+    mel = log_mel_spectrogram(speech[:6000], tiny_vocoder.metadata.audio, use_tf=False)
+    a, b = (tiny_vocoder.vocode(mel, seed=4) for _ in range(2))
     np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, infer.vocode(model, cfg, mel, betas, seed=5))
+    assert not np.allclose(a, tiny_vocoder.vocode(mel, seed=5))
 
 
-def test_chunked_equals_whole_away_from_seams_without_clicks(tiny_model, speech):
+def test_chunked_equals_whole_away_from_seams_without_clicks(tiny_run, speech):
     """Chunks of 60 frames overlapping by 24 vs one pass, same noise: outside the overlaps the output is
     equal (<= 1e-5), inside within 1e-3; no click: the largest sample-to-sample step at a seam is no
     larger than 1.05x the largest step of the whole pass."""
-    cfg, model = tiny_model
-    mel = log_mel_spectrogram(speech, cfg.audio).numpy()
-    betas = diffusion.get_schedule("manual-6")
-    whole = infer.vocode(model, cfg, mel, betas, seed=2, chunk_frames=len(mel))
-    chunked = infer.vocode(model, cfg, mel, betas, seed=2, chunk_frames=60, overlap_frames=24)
-    hop, step = cfg.audio.hop_length, 60 - 24
+    vocoder = KerasVocoder.from_run(tiny_run)
+    hop = vocoder.metadata.audio.hop_length
+    mel = log_mel_spectrogram(speech, vocoder.metadata.audio, use_tf=False)
+    vocoder.chunk_frames = len(mel)
+    whole = vocoder.vocode(mel, seed=2)
+    vocoder.chunk_frames, vocoder.overlap_frames = 60, 24
+    chunked = vocoder.vocode(mel, seed=2)
+    step = 60 - 24
     seams = np.zeros(len(whole), bool)
     for begin in range(step, len(mel) - 24, step):
         seams[begin * hop:(begin + 24) * hop] = True
@@ -67,6 +72,29 @@ def test_chunked_equals_whole_away_from_seams_without_clicks(tiny_model, speech)
     assert np.max(np.abs(np.diff(chunked[seams]))) <= 1.05 * np.max(np.abs(np.diff(whole)))
 
 
+def test_stream_yields_the_whole_call_piece_by_piece(tiny_run, speech):
+    """Pieces come out as chunks finish (a small first chunk, then full ones), join to exactly `vocode`'s
+    output, and a mel that arrives in blocks gives the same audio as the array."""
+    vocoder = KerasVocoder.from_run(tiny_run)
+    vocoder.chunk_frames, vocoder.overlap_frames, vocoder.first_chunk_frames = 100, 16, 40
+    hop = vocoder.metadata.audio.hop_length
+    mel = log_mel_spectrogram(speech, vocoder.metadata.audio, use_tf=False)
+    pieces = list(vocoder.stream(mel, seed=3))
+    assert len(pieces) == 1 + -(-(len(mel) - 40) // (100 - 16)) and len(pieces[0]) == (40 - 16) * hop
+    np.testing.assert_array_equal(np.concatenate(pieces), vocoder.vocode(mel, seed=3))
+    blocks = (mel[i:i + 37] for i in range(0, len(mel), 37))
+    np.testing.assert_array_equal(vocoder.vocode(blocks, seed=3), vocoder.vocode(mel, seed=3))
+
+
+def test_streamed_analysis_equals_the_whole_clip_front_end(speech, tiny_cfg):
+    """log_mel_blocks over blocks of 777 samples gives the frames of the whole-clip front end, in blocks of at
+    most 50 frames."""
+    a = tiny_cfg.audio
+    blocks = list(log_mel_blocks((speech[i:i + 777] for i in range(0, len(speech), 777)), a, block_frames=50))
+    assert max(len(b) for b in blocks) == 50
+    np.testing.assert_allclose(np.concatenate(blocks), log_mel_spectrogram(speech, a, use_tf=False), atol=1e-5)
+
+
 @pytest.mark.parametrize("mel, message", [
     (np.zeros((10, 80), np.float32), "expected 64 mel bins in the last axis"),
     (np.zeros((64, 10), np.float32), "looks transposed"),
@@ -74,36 +102,46 @@ def test_chunked_equals_whole_away_from_seams_without_clicks(tiny_model, speech)
     (np.zeros((0, 64), np.float32), "at least one frame"),
     (np.full((10, 64), np.nan, np.float32), "NaN or inf"),
     (np.zeros((10, 64), np.int32), "expected a float array"),
+    (np.full((10, 64), 1e30, np.float32), "values from 1e\\+30 to 1e\\+30, expected log-mel features in"),
+    (np.full((10, 64), -100, np.float32), "is it scaled another way"),
 ])
-def test_bad_mel_gets_a_clear_error(tiny_model, mel, message):
-    cfg, model = tiny_model
-    with pytest.raises(ValueError, match=message):
-        infer.vocode(model, cfg, mel, diffusion.get_schedule("manual-6"))
+def test_bad_mel_gets_a_clear_error(tiny_vocoder, mel, message):
+    with pytest.raises(InputError, match=message):
+        tiny_vocoder.vocode(mel)
 
 
-def test_cli_errors_name_the_problem(tiny_run, tmp_path):
+def test_cli_errors_are_one_line_and_come_before_the_model_loads(tiny_run, tmp_path):
+    """Exit status 2, the error as the last line of stderr, no traceback, and TensorFlow never imported (its
+    import prints oneDNN notices): nothing was loaded before the input was refused."""
     np.save(tmp_path / "bad.npy", np.zeros((10, 80), np.float32))
-    out = run_module(["-m", "wavegrad_tf.infer", "--model_dir", str(tiny_run), "--input", str(tmp_path / "bad.npy"),
-                      "--output", str(tmp_path / "o.wav")], check=False)
-    assert out.returncode != 0 and "bad.npy: expected 64 mel bins" in out.stderr
-    out = run_module(["-m", "wavegrad_tf.infer", "--model_dir", str(tmp_path), "--input", str(SPEECH[0]),
-                      "--output", str(tmp_path / "o.wav")], check=False)
-    assert out.returncode != 0 and "no config.yaml" in out.stderr
-    with pytest.raises(ValueError, match="no preset has that many steps"):
-        infer.schedule_for(infer.load_model(tiny_run)[0], iterations=7)
+    cases = [
+        (["--input", str(tmp_path / "bad.npy")], "bad.npy: expected 64 mel bins"),
+        (["--input", str(SPEECH[0]), "--output", str(tmp_path / "nowhere" / "o.wav")], "does not exist"),
+        (["--input", str(tmp_path)], "is a folder"),
+        (["--model", str(tmp_path)], "no config.yaml"),
+        (["--iterations", "7"], "no preset has that many steps"),
+    ]
+    for extra, message in cases:
+        args = {"--model": str(tiny_run), "--input": str(SPEECH[0]), "--output": str(tmp_path / "o.wav")}
+        args.update(dict(zip(extra[::2], extra[1::2])))
+        out = run_module(["-m", "wavegrad_tf.infer", *[x for kv in args.items() for x in kv]], check=False)
+        assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1], (extra, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr and "oneDNN" not in out.stderr, out.stderr[-2000:]
 
 
-def test_ten_minute_input_runs_in_bounded_memory(tiny_model):
+def test_ten_minute_input_runs_in_bounded_memory(tiny_run):
     """10 minutes of mel, 1 iteration: peak RSS grows by less than 1 GiB (the whole output is 38 MB)."""
     import resource
 
-    cfg, model = tiny_model
-    frames = 10 * 60 * cfg.audio.sample_rate // cfg.audio.hop_length
-    mel = np.random.default_rng(0).normal(-5, 2, (frames, cfg.audio.n_mels)).astype(np.float32)
+    vocoder = KerasVocoder.from_run(tiny_run, schedule=[0.5])
+    cfg = vocoder.metadata.audio
+    frames = 10 * 60 * cfg.sample_rate // cfg.hop_length
+    mel = np.random.default_rng(0).normal(-5, 2, (frames, cfg.n_mels)).clip(-11.5, 2).astype(np.float32)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    audio = infer.vocode(model, cfg, mel, np.array([0.5]), seed=0, chunk_frames=2000)
+    vocoder.chunk_frames = 2000
+    total = sum(len(piece) for piece in vocoder.stream(mel, seed=0))
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert len(audio) == frames * cfg.audio.hop_length and np.isfinite(audio).all()
+    assert total == frames * cfg.hop_length
     assert grown_mib < 1024, grown_mib
 
 
@@ -111,13 +149,12 @@ def test_discrete_index_variant_trains_and_samples_with_its_schedule(tmp_path, m
     from conftest import TINY
     from wavegrad_tf import train
 
-    train.run(TINY, str(tmp_path), steps=3, overrides=["diffusion.continuous=false",
+    train.run(TINY, str(tmp_path), steps=3, overrides=["diffusion.continuous=false", "diffusion.prior=standard",
                                                        "diffusion.train_schedule=linear-50"])
-    cfg, model = infer.load_model(tmp_path)
-    betas = infer.schedule_for(cfg)
-    np.testing.assert_array_equal(betas, diffusion.get_schedule("linear-50"))
-    with pytest.raises(ValueError, match="samples only with its training schedule"):
-        infer.schedule_for(cfg, schedule="manual-6")
+    vocoder = KerasVocoder.from_run(tmp_path)
+    np.testing.assert_array_equal(vocoder.metadata.betas, schedules.get_schedule("linear-50"))
+    with pytest.raises(schedules.ScheduleError, match="samples only with its training schedule"):
+        KerasVocoder.from_run(tmp_path, schedule="manual-6")
     seen = []
     original = diffusion.sample
 
@@ -126,6 +163,11 @@ def test_discrete_index_variant_trains_and_samples_with_its_schedule(tmp_path, m
         return original(*args, **kwargs)
 
     monkeypatch.setattr(diffusion, "sample", spy)
-    audio = infer.vocode(model, cfg, np.zeros((5, 64), np.float32), betas, seed=0)
-    assert audio.shape == (5 * cfg.audio.hop_length,)  # a 3-step model's values mean nothing
+    audio = vocoder.vocode(np.full((5, 64), -5, np.float32), seed=0)
+    assert audio.shape == (5 * vocoder.metadata.audio.hop_length,)  # a 3-step model's values mean nothing
     np.testing.assert_allclose(seen[0], np.arange(1, 51) / 50)
+
+
+def test_check_mel_passes_real_features(tiny_cfg, speech):
+    mel = log_mel_spectrogram(speech, tiny_cfg.audio, use_tf=False)
+    assert check_mel(mel.astype(np.float64), tiny_cfg.audio).dtype == np.float32

@@ -17,34 +17,26 @@ def test_parameter_counts(name, overrides, expected, tolerance):
     assert abs(count - expected) / expected <= tolerance, count
 
 
-def test_shapes_at_every_resolution():
-    """Base: waveform path at 1, 1/2, 1/4, 1/12, 1/60 of the audio rate; UBlocks back up x5, x5, x3, x2, x2."""
+def test_shapes_at_every_resolution(monkeypatch):
+    """Base: waveform path at 1, 1/2, 1/4, 1/12, 1/60 of the audio rate; UBlocks back up x5, x5, x3, x2, x2.
+    The shapes are recorded from the model's own forward pass."""
     model = WaveGrad.from_preset("base")
-    frames, hop = 3, 300
-    audio = np.random.randn(2, frames * hop).astype("float32")
-    mel = np.random.randn(2, frames, 128).astype("float32")
-    level = np.array([0.3, 0.9], "float32")
-    x = model.wave_conv(audio[..., None])
-    shapes = [tuple(x.shape)]
-    for block in model.dblocks:
-        x = block(x)
-        shapes.append(tuple(x.shape))
-    assert shapes == [(2, 900, 32), (2, 450, 128), (2, 225, 128), (2, 75, 256), (2, 15, 512)]
-    films = [model.films[0](model.wave_conv(audio[..., None]), level)]
-    x = model.wave_conv(audio[..., None])
-    for block, film in zip(model.dblocks, model.films[1:]):
-        x = block(x)
-        films.append(film(x, level))
-    assert [tuple(f[0].shape) for f in films] == [(2, 900, 128), (2, 450, 128), (2, 225, 256), (2, 75, 512),
-                                                   (2, 15, 512)]
-    h = model.mel_conv(mel)
-    ups = []
-    for stage, film in zip(model.ublocks, reversed(films)):
-        for block in stage:
-            h = block(h, film)
-        ups.append(tuple(h.shape))
-    assert ups == [(2, 15, 512), (2, 75, 512), (2, 225, 256), (2, 450, 128), (2, 900, 128)]
-    assert tuple(model([audio, mel, level]).shape) == (2, 900)
+    seen = {}
+    for layer in [*model.dblocks, *model.films, *[b for stage in model.ublocks for b in stage]]:
+        def record(*args, _layer=layer, _call=layer.call, **kwargs):
+            out = _call(*args, **kwargs)
+            seen[_layer.name] = tuple((out[0] if isinstance(out, tuple) else out).shape)
+            return out
+        monkeypatch.setattr(layer, "call", record)
+    frames = 3
+    out = model([np.random.randn(2, frames * 300).astype("float32"), np.random.randn(2, frames, 128).astype("float32"),
+                 np.array([0.3, 0.9], "float32")])
+    assert [seen[f"dblock_{i}"] for i in range(4)] == [(2, 450, 128), (2, 225, 128), (2, 75, 256), (2, 15, 512)]
+    assert [seen[f"film_{i}"] for i in range(5)] == [(2, 900, 128), (2, 450, 128), (2, 225, 256), (2, 75, 512),
+                                                     (2, 15, 512)]
+    assert [seen[f"ublock_{i}"] for i in range(5)] == [(2, 15, 512), (2, 75, 512), (2, 225, 256), (2, 450, 128),
+                                                       (2, 900, 128)]
+    assert tuple(out.shape) == (2, 900)
 
 
 def test_noise_level_encoding_matches_formula():
@@ -57,8 +49,29 @@ def test_noise_level_encoding_matches_formula():
     assert out.shape == (2, 1, 8)
 
 
+@pytest.mark.parametrize("preset", ["demo", "base"])
+def test_untrained_output_has_unit_scale_on_speech_features(preset, speech):
+    """With the fan-in initialisation and the in-network mel standardisation, the untrained network's output
+    std on real speech mels lies in [0.5, 2] (the noise it must predict has std 1); with Keras' Glorot
+    default and raw ln-mels (this project's earlier setting) it lies above."""
+    from wavegrad_tf.mel import log_mel_spectrogram
+
+    def output_std(overrides):
+        cfg = load_config(preset, overrides + ["audio.sample_rate=16000", "audio.fmax=8000"])
+        model = build_model(cfg)
+        frames = 12
+        mel = log_mel_spectrogram(speech[:frames * cfg.audio.hop_length * 2], cfg.audio, use_tf=False)
+        mel = np.stack([mel[:frames], mel[frames:2 * frames]])
+        noisy = np.random.default_rng(0).standard_normal((2, frames * cfg.audio.hop_length)).astype("float32")
+        return float(np.std(np.asarray(model([noisy, mel, np.array([0.5, 0.9], "float32")]))))
+
+    assert 0.5 <= output_std(["model.mel_mean=-5", "model.mel_std=2.5", "model.init=fan_in"]) <= 2.0
+    assert output_std(["model.mel_mean=0", "model.mel_std=1", "model.init=glorot"]) > 2.0
+
+
 @pytest.mark.parametrize("layer, args", [
-    (FiLM(8, 12, 5000.0, "glorot", name="film"), lambda: (np.random.randn(2, 10, 8).astype("float32"), np.array([0.2, 0.7], "float32"))),
+    (FiLM(8, 12, 5000.0, "glorot", name="film"),
+     lambda: (np.random.randn(2, 10, 8).astype("float32"), np.array([0.2, 0.7], "float32"))),
     (UBlock(12, 2, (1, 2, 4, 8), "fan_in", name="ublock"),
      lambda: (np.random.randn(2, 5, 6).astype("float32"),
               (np.random.randn(2, 10, 12).astype("float32"), np.random.randn(2, 10, 12).astype("float32")))),
@@ -78,7 +91,7 @@ def test_layers_survive_keras_serialization(layer, args):
 
 def test_model_survives_dot_keras_round_trip(tmp_path):
     model = build_model(load_config(TINY))
-    inputs = [np.random.randn(1, 800).astype("float32"), np.random.randn(1, 4, 64).astype("float32"),
+    inputs = [np.random.randn(1, 800).astype("float32"), np.random.randn(1, 4, 64).astype("float32") - 5,
               np.array([0.5], "float32")]
     path = tmp_path / "wavegrad.keras"
     model.save(path)

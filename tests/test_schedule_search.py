@@ -13,7 +13,7 @@ import yaml
 
 from conftest import ROOT, run_module
 from toy_scorer import PlantedOptimum
-from wavegrad_tf import diffusion, infer
+from wavegrad_tf import schedules
 from wavegrad_tf.schedule_search import GRID, Search, grid_size, moves, seeds
 
 PLANTED_4 = [3e-6, 2e-4, 7e-3, 4e-1]
@@ -36,7 +36,7 @@ def test_descent_finds_the_planted_optimum_and_writes_a_schedule_infer_reads(tmp
     result = Search(PlantedOptimum(PLANTED_4), 4, tmp_path).run()
     assert result["betas"] == PLANTED_4 and result["complete"]
     assert result["schedules_scored"] < grid_size(4) / 100  # far from scoring the whole grid
-    np.testing.assert_array_equal(infer.schedule_for(tiny_cfg, schedule=str(tmp_path / "schedule.yaml")), PLANTED_4)
+    np.testing.assert_array_equal(schedules.schedule_for(tiny_cfg, schedule=str(tmp_path / "schedule.yaml")), PLANTED_4)
 
 
 def test_parallel_workers_reach_the_same_best(tmp_path):
@@ -99,12 +99,12 @@ def test_restart_with_other_settings_is_refused(tmp_path):
 
 def test_cli_searches_a_trained_model(tiny_run, tmp_path):
     out = tmp_path / "search"
-    run_module(["-m", "wavegrad_tf.schedule_search", "--model", str(tiny_run), "--steps", "1", "--output", str(out),
+    run_module(["-m", "wavegrad_tf.schedule_search", "--model", str(tiny_run), "--iterations", "1", "--output", str(out),
                 "--clips", "2", "--clip_seconds", "0.5"])
     result = yaml.safe_load((out / "schedule.yaml").read_text())
     scores = [json.loads(line)["score"] for line in (out / "scores.jsonl").read_text().splitlines()]
     assert result["complete"] and len(scores) == 54 and result["score"] == min(scores) < max(scores)
-    assert len(diffusion.get_schedule(str(out / "schedule.yaml"))) == 1
+    assert len(schedules.get_schedule(str(out / "schedule.yaml"))) == 1
 
 
 def test_cli_refuses_a_discrete_model_before_starting_workers(tiny_run, tmp_path):
@@ -112,6 +112,6 @@ def test_cli_refuses_a_discrete_model_before_starting_workers(tiny_run, tmp_path
     shutil.copytree(tiny_run, run)
     config = run / "config.yaml"
     config.write_text(config.read_text().replace("continuous: true", "continuous: false"))
-    proc = run_module(["-m", "wavegrad_tf.schedule_search", "--model", str(run), "--steps", "2", "--output",
+    proc = run_module(["-m", "wavegrad_tf.schedule_search", "--model", str(run), "--iterations", "2", "--output",
                        str(tmp_path / "out")], check=False)
     assert proc.returncode != 0 and "samples only with its training schedule" in proc.stderr

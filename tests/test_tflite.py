@@ -1,10 +1,13 @@
+import json
+
 import numpy as np
 import pytest
 
 from conftest import SPEECH, run_module
 from export.tflite import VARIANTS, export_tflite
-from wavegrad_tf.litert import FORBIDDEN_OPS, LiteRTVocoder
+from wavegrad_tf.runtime import InputError, MetadataError
 from wavegrad_tf.vocoders import load_vocoder
+from wavegrad_tf.vocoders.litert import FORBIDDEN_OPS, LiteRTVocoder
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +25,15 @@ def test_every_graph_is_builtin_only_with_no_variables(tflite_dir):
 
 
 def test_float32_matches_keras_sampler_with_the_same_noise(tiny_run, tflite_dir, tiny_model_and_mel):
-    """Relative L2 <= 1e-4 against the Keras sampler fed the same position-keyed noise (the evaluator's path)."""
-    _, _, mel = tiny_model_and_mel
-    keras_audio = load_vocoder(tiny_run).vocode(mel, seed=3)
+    """Under the run's PriorGrad prior, relative L2 <= 1e-4 against the Keras sampler fed the same
+    position-keyed noise, in the same chunks."""
+    cfg, _, mel = tiny_model_and_mel
+    keras_vocoder = load_vocoder(tiny_run)
     lite = load_vocoder(tflite_dir / "float32_noise_input.tflite")
-    lite_audio = lite.vocode(mel, seed=3)
+    keras_vocoder.chunk_frames = lite.chunk_frames
+    keras_audio, lite_audio = keras_vocoder.vocode(mel, seed=3), lite.vocode(mel, seed=3)
     assert np.linalg.norm(lite_audio - keras_audio) / np.linalg.norm(keras_audio) <= 1e-4
-    assert lite.audio.hop_length == 200 and len(lite.betas) == 6
+    assert lite.metadata.audio == cfg.audio and lite.metadata.betas == keras_vocoder.metadata.betas
 
 
 def test_dynamic_frame_axis_and_quantized_variants_run(tflite_dir, tiny_model_and_mel):
@@ -37,37 +42,43 @@ def test_dynamic_frame_axis_and_quantized_variants_run(tflite_dir, tiny_model_an
         vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
         for frames in (7, 33):
             audio = vocoder.vocode(mel[:frames])
-            assert audio.shape == (frames * 200,) and np.isfinite(audio).all(), name
+            assert audio.shape == (frames * vocoder.metadata.audio.hop_length,) and np.isfinite(audio).all(), name
 
 
 def test_runner_checks_input_before_invoke(tflite_dir):
     vocoder = LiteRTVocoder(tflite_dir / "float16.tflite")
     for bad, message in ((np.zeros((10, 80), np.float32), "64 mel bins"), (np.zeros((0, 64), np.float32), "frame"),
-                         (np.full((5, 64), np.inf, np.float32), "NaN or inf")):
-        with pytest.raises(ValueError, match=message):
+                         (np.full((5, 64), np.inf, np.float32), "NaN or inf"),
+                         (np.full((5, 64), 1e30, np.float32), "expected log-mel features in")):
+        with pytest.raises(InputError, match=message):
             vocoder.vocode(bad)
 
 
-def test_runner_cli_needs_no_tensorflow(tflite_dir, tmp_path):
-    """The runner imports and vocodes a wav with TensorFlow made unimportable."""
-    script = (f"import sys; sys.modules['tensorflow'] = None; sys.argv = ['litert', '--model', "
+def test_metadata_from_another_export_or_malformed_is_named(tflite_dir, tmp_path):
+    import shutil
+
+    model = tmp_path / "float16.tflite"
+    shutil.copy(tflite_dir / "float16.tflite", model)
+    meta = json.loads((tflite_dir / "wavegrad.json").read_text())
+    meta["audio"]["n_mels"] = 80
+    (tmp_path / "wavegrad.json").write_text(json.dumps(meta))
+    with pytest.raises(MetadataError, match="says 80 mel bins, but float16.tflite takes 64"):
+        LiteRTVocoder(model)
+    (tmp_path / "wavegrad.json").write_text("{not json")
+    with pytest.raises(MetadataError, match=r"wavegrad.json: not JSON"):
+        LiteRTVocoder(model)
+
+
+def test_infer_cli_runs_a_tflite_file_without_tensorflow(tflite_dir, tmp_path):
+    """The vocoding CLI imports, analyses a wav and vocodes it with TensorFlow made unimportable."""
+    script = (f"import sys; sys.modules['tensorflow'] = None; sys.argv = ['infer', '--model', "
               f"'{tflite_dir / 'float16.tflite'}', '--input', '{SPEECH[2]}', '--output', '{tmp_path / 'o.wav'}'];"
-              "from wavegrad_tf import litert; litert.define_flags(); litert.app.run(litert.main)")
+              "from wavegrad_tf import cli, infer; infer.define_flags(); cli.run(infer.main)")
     out = run_module(["-c", script])
     assert "wrote" in out.stdout
     import soundfile as sf
 
     assert sf.info(tmp_path / "o.wav").frames == sf.info(SPEECH[2]).frames
-
-
-def test_librosa_features_match_the_tf_front_end(tflite_dir, speech, tiny_model_and_mel):
-    from wavegrad_tf.mel import log_mel_spectrogram
-
-    cfg = tiny_model_and_mel[0]
-    ref = log_mel_spectrogram(speech, cfg.audio).numpy()
-    got = LiteRTVocoder(tflite_dir / "float16.tflite").log_mel(speech)
-    live = ref > np.log(cfg.audio.log_floor) + 1
-    assert got.shape == ref.shape and np.max(np.abs(got - ref)[live]) <= 1e-3
 
 
 def test_evaluator_scores_a_tflite_file_on_an_audio_folder(tflite_dir, tmp_path):

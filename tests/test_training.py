@@ -12,11 +12,17 @@ import soundfile as sf
 import tensorflow as tf
 
 from conftest import ROOT, SPEECH, TINY, run_module
-from wavegrad_tf import data, diffusion, metrics
+from wavegrad_tf import data, diffusion, mel, runs, schedules, train
 from wavegrad_tf.config import load_config
-from wavegrad_tf.mel import log_mel_spectrogram
 from wavegrad_tf.model import build_model, checkpoint_variables
-from wavegrad_tf.trainer import Trainer
+from wavegrad_tf.runtime import PositionalNoise
+from wavegrad_tf.trainer import Trainer, noise_loss
+
+
+def trainer_on(cfg, tmp_path, clips):
+    """A Trainer for `cfg` with PriorGrad's normaliser measured on `clips` (as train.run does)."""
+    cfg = train.measure_prior(cfg, clips)
+    return Trainer(cfg, tmp_path / "run"), cfg
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +38,7 @@ def test_overfits_one_clip(tmp_path):
     the clip in log-mel L1 than noise of the clip's loudness is."""
     cfg = load_config(TINY, ["train.learning_rate=2e-3", "train.segment_length=4000"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:1]
-    trainer = Trainer(cfg, tmp_path / "run")
+    trainer, cfg = trainer_on(cfg, tmp_path, clips)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
     losses = [float(trainer.train_step(next(batches))[0]) for _ in range(400)]
     first, last = np.mean(losses[:20]), np.mean(losses[-20:])
@@ -40,21 +46,22 @@ def test_overfits_one_clip(tmp_path):
 
     audio = np.fromfile(clips[0].cache, "<i2")[cfg.audio.win_length // 2:][:clips[0].num_samples] / 32767.0
     audio = audio[:len(audio) // cfg.audio.hop_length * cfg.audio.hop_length].astype(np.float32)
-    mel = log_mel_spectrogram(audio, cfg.audio).numpy()[:-1]
-    sample = diffusion.sample(lambda y, m, l: trainer.model([y, m, l]), mel[None], cfg.audio.hop_length,
-                              diffusion.get_schedule("manual-6"), diffusion.PositionalNoise(0)).numpy()[0]
+    features = mel.log_mel_spectrogram(audio, cfg.audio, use_tf=False)[None, :-1]
+    sample = diffusion.sample(lambda y, m, c: trainer.averaged_model()([y, m, c]), features, cfg.audio.hop_length,
+                              schedules.get_schedule("manual-6"), PositionalNoise(0),
+                              std=diffusion.prior_std(features, cfg)).numpy()[0]
     noise = np.random.default_rng(0).standard_normal(len(audio)).astype(np.float32) * audio.std()
 
     def dist(x):
-        return metrics.log_mel_l1(x, audio, cfg.audio)
+        return mel.log_mel_l1(x, audio, cfg.audio, use_tf=False)
 
     assert dist(sample) < 0.8 * dist(noise), (dist(sample), dist(noise))
 
 
 def test_nonfinite_step_is_skipped(tmp_path, tiny_cfg):
-    trainer = Trainer(tiny_cfg, tmp_path / "run")
     clips = data.prepare_corpus(SPEECH[0].parent, tiny_cfg, tmp_path / "cache").clips[:2]
-    batch = next(iter(data.dataset(clips, tiny_cfg, 4, seed=0)))
+    trainer, cfg = trainer_on(tiny_cfg, tmp_path, clips)
+    batch = next(iter(data.dataset(clips, cfg, 4, seed=0)))
     before = {k: np.asarray(v).copy() for k, v in checkpoint_variables(trainer.model).items()}
     bad = dict(batch, noisy_audio=tf.tensor_scatter_nd_update(batch["noisy_audio"], [[0, 3]], [np.nan]))
     loss, _ = trainer.train_step(bad)
@@ -73,7 +80,8 @@ def test_mirrored_two_cpus_equals_one_device(tmp_path, small_corpus):
     assert result["replicas"] == 2 and result["steps"] == [3, 3]
     for single, mirrored in result["losses"]:
         assert abs(single - mirrored) <= 1e-5 * max(1.0, abs(single))
-    assert result["max_weight_diff"] <= 1e-5
+    assert result["max_weight_diff"] <= 1e-5 and result["max_average_diff"] <= 1e-5
+    assert result["moved"] > 1e-4  # both trainers did update the weights
 
 
 def _free_ports(n):
@@ -101,13 +109,13 @@ def test_multi_worker_two_processes_end_identical(tmp_path, small_corpus):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "2 replica(s)" in outputs[0] and "step 4/4" in outputs[0]
-    chief = tf.train.load_checkpoint(str(model_dir / "checkpoints"))
-    other = tf.train.load_checkpoint(str(model_dir / "workers" / "1" / "checkpoints"))
-    names = [n for n in chief.get_variable_to_shape_map() if n.startswith("model/")]
-    assert len(names) == len(checkpoint_variables(build_model(load_config(TINY)))) > 50
-    for name in names:
-        np.testing.assert_array_equal(chief.get_tensor(name), other.get_tensor(name))
-    assert chief.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 4
+    chief, other = (Trainer(runs.read_config(d), d) for d in (model_dir, model_dir / "workers" / "1"))
+    assert chief.global_step == other.global_step == 4
+    initial = checkpoint_variables(build_model(runs.read_config(model_dir)))
+    for path, var in checkpoint_variables(chief.model).items():
+        np.testing.assert_array_equal(np.asarray(var), np.asarray(checkpoint_variables(other.model)[path]))
+    assert max(np.abs(np.asarray(v) - np.asarray(initial[p])).max() for p, v in checkpoint_variables(chief.model).items()
+               if "kernel" in p) > 1e-4
 
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
@@ -124,30 +132,78 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
-    killed_at = int(latest.rsplit("-", 1)[1])
-    assert killed_at >= 30
-    reader = tf.train.load_checkpoint(latest)
-    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == killed_at
+    killed_at = Trainer(runs.read_config(model_dir), model_dir).global_step
+    assert killed_at >= 30 and latest.endswith(f"ckpt-{killed_at}")
 
     out = subprocess.run(args + ["--steps", str(killed_at + 5)], env=env, cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"resumed from {latest} at step {killed_at}" in out.stdout
     assert f"step {killed_at + 1}/{killed_at + 5}" in out.stdout and f"step {killed_at + 5}/" in out.stdout
-    final = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir / "checkpoints")))
-    assert final.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == killed_at + 5
-    assert final.get_tensor("optimizer/inner_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == killed_at + 5
+    final = Trainer(runs.read_config(model_dir), model_dir)
+    assert final.global_step == int(final.optimizer.iterations.numpy()) == killed_at + 5
 
 
 def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny_cfg):
     cfg = load_config(TINY, ["train.precision=mixed_float16"])
-    trainer = Trainer(cfg, tmp_path / "run")
+    clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
+    trainer, cfg = trainer_on(cfg, tmp_path, clips)
     assert trainer.model.compute_dtype == "float16"
     assert all(v.dtype == "float32" for v in trainer.model.weights)
-    clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
     losses = [float(trainer.train_step(next(batches))[0]) for _ in range(10)]
     # float16 gradients overflow at the initial scale 2^15: those steps are skipped and the scale halves.
     applied, scale = int(trainer.optimizer.iterations.numpy()), float(trainer.optimizer.dynamic_scale.numpy())
     assert np.all(np.isfinite(losses)) and applied >= 5
     assert scale == 2.0 ** (15 - (10 - applied))
+
+
+def test_bfloat16_steps_stay_finite_and_learn(tmp_path):
+    """mixed_bfloat16: bfloat16 compute, float32 weights, no loss scaling needed: 30 steps all applied, all finite,
+    and the loss falls."""
+    cfg = load_config(TINY, ["train.precision=mixed_bfloat16", "train.learning_rate=2e-3"])
+    clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
+    trainer, cfg = trainer_on(cfg, tmp_path, clips)
+    assert trainer.model.compute_dtype == "bfloat16" and all(v.dtype == "float32" for v in trainer.model.weights)
+    batches = iter(data.dataset(clips, cfg, 4, seed=0))
+    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(30)]
+    assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 30
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_weight_average_follows_its_formula(tmp_path):
+    """ema_n = d_n ema_{n-1} + (1 - d_n) w_n with d_n = min(decay, (1 + n) / (10 + n)), n the update count
+    before step n; checked on every weight after 12 steps, and the run's inference weights are the average."""
+    cfg = load_config(TINY, ["train.ema_decay=0.9", "train.learning_rate=5e-3"])
+    clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
+    trainer, cfg = trainer_on(cfg, tmp_path, clips)
+    expected = {p: np.asarray(v).astype(np.float64) for p, v in checkpoint_variables(trainer.model).items()}
+    batches = iter(data.dataset(clips, cfg, 4, seed=0))
+    for n in range(12):
+        trainer.train_step(next(batches))
+        decay = min(0.9, (1 + n) / (10 + n))
+        for path, var in checkpoint_variables(trainer.model).items():
+            expected[path] = decay * expected[path] + (1 - decay) * np.asarray(var)
+    for path, var in trainer.ema.items():
+        np.testing.assert_allclose(var.numpy(), expected[path], atol=1e-6, err_msg=path)
+    assert any(np.abs(var.numpy() - np.asarray(checkpoint_variables(trainer.model)[p])).max() > 1e-4
+               for p, var in trainer.ema.items())  # the average is not the weights
+    trainer.save()
+    _, loaded = runs.load_model(tmp_path / "run")
+    for path, var in checkpoint_variables(loaded).items():
+        np.testing.assert_array_equal(np.asarray(var), trainer.ema[path].numpy())
+
+
+def test_learning_rate_warms_up_then_halves():
+    from wavegrad_tf.trainer import LearningRate
+
+    rate = LearningRate(1e-3, warmup=10, half_life=100)
+    got = [float(rate(s)) for s in (0, 4, 9, 10, 110, 210)]
+    np.testing.assert_allclose(got, [1e-4, 5e-4, 1e-3, 1e-3, 5e-4, 2.5e-4], rtol=1e-5)
+
+
+def test_prior_weights_the_loss_by_the_noise_std():
+    noise, pred = np.array([[0.1, 1.0]], np.float32), np.array([[0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(noise_loss(noise, pred).numpy(), [[0.1, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(noise_loss(noise, pred, np.array([[0.1, 1.0]], np.float32)).numpy(), [[1.0, 1.0]],
+                               rtol=1e-6)

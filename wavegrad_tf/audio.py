@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
+import csv
 import os
+from pathlib import Path
 
 import librosa
 import numpy as np
 import soundfile as sf
+
+from wavegrad_tf.errors import UserError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 # Peak below -60 dBFS: nothing a vocoder can learn from.
 SILENCE_PEAK = 1e-3
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """A file that cannot be used; `reason` is a short tag (corrupt, empty, too-short, silent)."""
 
     def __init__(self, path, reason: str, detail: str = ""):
         self.path, self.reason = str(path), reason
         self.description = reason + (f" ({detail})" if detail else "")
         super().__init__(f"{path}: {self.description}")
+
+
+def list_audio_files(data_dir: str | os.PathLike, flag: str = "--data_dir") -> list[Path]:
+    """Files of an LJSpeech-style `metadata.csv` (id|text|... -> wavs/<id>.wav), else every audio file below."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise UserError(f"{flag} {root}: not a folder")
+    meta = root / "metadata.csv"
+    if meta.exists():
+        with open(meta, newline="", encoding="utf-8") as f:
+            ids = [row[0] for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE) if row]
+        return [root / "wavs" / f"{i}.wav" for i in ids]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+    if not files:
+        raise UserError(f"{flag} {root}: no {'/'.join(AUDIO_EXTENSIONS)} files and no metadata.csv")
+    return files
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:

@@ -12,13 +12,15 @@ from typing import Any, Optional
 
 import yaml
 
+from wavegrad_tf.errors import UserError
+
 # Presets live in the repository's top-level `configs/`; a wheel install carries them in share/.
 _CONFIG_DIRS = (Path(__file__).resolve().parent.parent / "configs",
                 Path(sys.prefix) / "share" / "wavegrad_tf" / "configs")
 CONFIG_DIR = next((d for d in _CONFIG_DIRS if d.is_dir()), _CONFIG_DIRS[0])
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config file or override is invalid; the message names the field."""
 
 
@@ -132,11 +134,11 @@ class DiffusionConfig:
     prior_energy_max: Optional[float] = None
 
     def validate(self, prefix: str = "diffusion") -> None:
-        from wavegrad_tf import diffusion  # local: diffusion imports this module
+        from wavegrad_tf import schedules  # local: schedules imports this package's error type
 
         for name in ("train_schedule", "inference_schedule"):
             try:
-                diffusion.get_schedule(getattr(self, name))
+                schedules.get_schedule(getattr(self, name))
             except ValueError as e:
                 raise ConfigError(f"{prefix}.{name}: {e}") from None
         if self.prior not in PRIORS:
@@ -145,8 +147,6 @@ class DiffusionConfig:
             raise ConfigError(f"{prefix}.prior_std_min: expected in (0, 1], got {self.prior_std_min}")
         if self.prior_energy_max is not None:
             _positive(f"{prefix}.prior_energy_max", self.prior_energy_max)
-        if self.prior == "priorgrad" and not self.continuous:
-            raise ConfigError(f"{prefix}.prior: priorgrad needs continuous: true")
 
 
 PRIORS = ("standard", "priorgrad")

@@ -10,7 +10,6 @@ the full-clip features. Bad files are skipped, counted and logged, never fatal.
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import dataclasses
 import hashlib
 import json
@@ -22,28 +21,12 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import diffusion, mel
-from wavegrad_tf.audio import AUDIO_EXTENSIONS, AudioError, check_audio, load_audio
+from wavegrad_tf import diffusion, mel, schedules
+from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio
 from wavegrad_tf.config import Config
 
 DEMO_CORPUS = Path(__file__).resolve().parent / "demo_data" / "speech"
 PIECE_SECONDS = 30
-
-
-def list_audio_files(data_dir: str | os.PathLike) -> list[Path]:
-    """Files of an LJSpeech-style `metadata.csv` (id|text|... -> wavs/<id>.wav), else every audio file below."""
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"--data_dir {root}: not a directory")
-    meta = root / "metadata.csv"
-    if meta.exists():
-        with open(meta, newline="", encoding="utf-8") as f:
-            ids = [row[0] for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE) if row]
-        return [root / "wavs" / f"{i}.wav" for i in ids]
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-    if not files:
-        raise FileNotFoundError(f"--data_dir {root}: no {'/'.join(AUDIO_EXTENSIONS)} files and no metadata.csv")
-    return files
 
 
 @dataclasses.dataclass
@@ -167,7 +150,7 @@ def energy_max(clips: list[Clip], cfg: Config) -> float:
 
 
 def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless batches {audio, mel, noisy_audio, noise, noise_level, model_noise_level}, plus noise_std
+    """Endless batches {audio, mel, noisy_audio, noise, noise_level, conditioning}, plus noise_std
     (the noise's std per sample) under the PriorGrad prior.
 
     Crop starts are drawn uniformly over all valid hop-aligned positions of the corpus, so long
@@ -180,7 +163,7 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
     starts = np.array([(c.num_samples - seg) // hop + 1 for c in clips], np.int64)
     cumulative = tf.constant(np.cumsum(starts))
     total = int(np.sum(starts))
-    levels = diffusion.noise_levels(diffusion.get_schedule(cfg.diffusion.train_schedule))
+    levels = schedules.noise_levels(schedules.get_schedule(cfg.diffusion.train_schedule))
 
     def pick(r):
         u = r % total
@@ -201,9 +184,9 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
         extra = {}
         if std is not None:
             noise, extra = noise * std, {"noise_std": std}
-        level, model_level = diffusion.draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
+        level, conditioning = diffusion.draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
         return {"audio": audio, "mel": log_mel, "noise": noise, "noise_level": level,
-                "model_noise_level": model_level, "noisy_audio": diffusion.add_noise(audio, noise, level), **extra}
+                "conditioning": conditioning, "noisy_audio": diffusion.add_noise(audio, noise, level), **extra}
 
     windows = (tf.data.Dataset.random(seed=seed).map(pick).map(load, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(batch_size, drop_remainder=True))

@@ -11,7 +11,9 @@ import json
 import os
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from wavegrad_tf import cli
 
 FLAGS = flags.FLAGS
 
@@ -25,23 +27,23 @@ def define_flags():
 
 def main(argv):
     del argv
-    from wavegrad_tf import infer, metrics, train
+    from wavegrad_tf import mel, train
     from wavegrad_tf.audio import load_audio, save_wav
-    from wavegrad_tf.mel import log_mel_spectrogram
     from wavegrad_tf.plots import spectrogram_grid
+    from wavegrad_tf.vocoders import load_vocoder
 
     model_dir = Path(FLAGS.model_dir)
     train.run("demo", str(model_dir), FLAGS.steps)
-    cfg, model = infer.load_model(model_dir)
+    vocoder = load_vocoder(model_dir)
+    cfg = vocoder.metadata
     held_out = json.loads((model_dir / "data_split.json").read_text())["validation"][0]
     audio = load_audio(held_out, cfg.audio.sample_rate)
-    mel = log_mel_spectrogram(audio, cfg.audio).numpy()
-    vocoded = infer.vocode(model, cfg, mel, infer.schedule_for(cfg), seed=FLAGS.seed)[:len(audio)]
+    vocoded = vocoder.vocode(mel.log_mel_spectrogram(audio, cfg.audio, use_tf=False), FLAGS.seed)[:len(audio)]
     save_wav(model_dir / "demo_original.wav", audio, cfg.audio.sample_rate)
     save_wav(model_dir / "demo_vocoded.wav", vocoded, cfg.audio.sample_rate)
     spectrogram_grid([{"original (held out)": audio, "WaveGrad, 6 iterations": vocoded}], cfg.audio,
                      model_dir / "demo_spectrograms.png")
-    l1 = metrics.log_mel_l1(vocoded, audio, cfg.audio)
+    l1 = mel.log_mel_l1(vocoded, audio, cfg.audio, use_tf=False)
     print(f"held-out clip {held_out}\nlog-mel L1 vocoded vs original: {l1:.3f}\n"
           f"wrote {model_dir}/demo_vocoded.wav, demo_original.wav, demo_spectrograms.png")
 
@@ -49,4 +51,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
+
+from wavegrad_tf import cli, metrics, pretrained
+from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio, save_wav
+from wavegrad_tf.errors import UserError
+from wavegrad_tf.mel import log_mel_spectrogram
+from wavegrad_tf.plots import spectrogram_grid
+from wavegrad_tf.vocoders import is_run, load_vocoder
+from wavegrad_tf.vocoders.griffin_lim import GriffinLim
 
 FLAGS = flags.FLAGS
 SYSTEMS = ("wavegrad", "griffin_lim", "ground_truth")
@@ -34,7 +42,8 @@ def define_flags():
                         "run's held-out clips.")
     flags.DEFINE_string("output", None, "Folder for the results.", required=True)
     flags.DEFINE_string("schedule", None, "Preset name or schedule file (training runs only).")
-    flags.DEFINE_integer("iterations", None, "Use the preset with this many steps (training runs only).")
+    flags.DEFINE_integer("iterations", None, "Sampling steps: the preset with this many (training runs only).")
+    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Compute precision (training runs only).")
     flags.DEFINE_integer("seed", 0, "Noise seed: the same for every clip and format.")
     flags.DEFINE_integer("max_files", None, "Score at most this many clips (sorted by path).")
     flags.DEFINE_integer("griffin_lim_iterations", 32, "Griffin-Lim iterations for the baseline.")
@@ -44,24 +53,20 @@ def define_flags():
 
 def evaluation_files(model: str | os.PathLike, audio_dir: Optional[str | os.PathLike]) -> list[Path]:
     """The recordings in `audio_dir`, or the clips a training run held out of training."""
-    from wavegrad_tf.data import list_audio_files
-
     if audio_dir is not None:
-        return list_audio_files(audio_dir)
-    split = Path(model) / "data_split.json"
-    if not split.exists():
-        raise ValueError(f"--model {model}: not a training run with data_split.json; pass --audio_dir")
+        return list_audio_files(audio_dir, "--audio_dir")
+    split = pretrained.resolve(model) / "data_split.json"
+    if not is_run(model) or not split.exists():
+        raise UserError(f"--model {model}: not a training run with data_split.json; pass --audio_dir")
     return [Path(p) for p in json.loads(split.read_text())["validation"]]
 
 
 def score(audio: np.ndarray, reference: np.ndarray, audio_cfg, names, ground_truth: bool = False) -> dict:
     """{metric: value}; NaN where the metric failed on this clip (the error is logged), None where the
     metric does not apply (an intrusive metric of the recording against itself)."""
-    from wavegrad_tf.metrics import METRICS
-
     out = {}
     for name in names:
-        metric = METRICS[name]
+        metric = metrics.METRICS[name]
         if ground_truth and metric.intrusive:
             out[name] = None
             continue
@@ -75,29 +80,21 @@ def score(audio: np.ndarray, reference: np.ndarray, audio_cfg, names, ground_tru
 
 def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed: int = 0,
              max_files: Optional[int] = None, griffin_lim_iterations: int = 32, metric_names=None,
-             plot_files: int = 3) -> dict:
+             plot_files: int = 3, precision: str = "float32") -> dict:
     """Scores every clip, writes the outputs to `output` and returns the results dict (results.json)."""
-    from wavegrad_tf.vocoders import load_vocoder
-
-    vocoder = load_vocoder(model, schedule, iterations)
     files = evaluation_files(model, audio_dir)[:max_files]
+    vocoder = load_vocoder(model, schedule, iterations, precision)
     return evaluate_vocoder(vocoder, files, output, str(model), seed, griffin_lim_iterations, metric_names,
                             plot_files)
 
 
 def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_lim_iterations: int = 32,
                      metric_names=None, plot_files: int = 3) -> dict:
-    """`evaluate` for a vocoder object (`name`, `audio`, `betas`, `vocode(mel, seed)`) and a list of files."""
-    from wavegrad_tf import metrics
-    from wavegrad_tf.audio import AudioError, check_audio, load_audio, save_wav
-    from wavegrad_tf.mel import log_mel_spectrogram
-    from wavegrad_tf.plots import spectrogram_grid
-    from wavegrad_tf.vocoders import GriffinLim
-
+    """`evaluate` for any `wavegrad_tf.runtime.Vocoder` and a list of files."""
     names = list(metric_names or metrics.METRICS)
     unknown = [n for n in names if n not in metrics.METRICS]
     if unknown:
-        raise ValueError(f"--metrics: unknown {unknown}; expected any of {list(metrics.METRICS)}")
+        raise UserError(f"--metrics: unknown {unknown}; expected any of {list(metrics.METRICS)}")
     missing = {n: metrics.missing_packages(n) for n in names}
     missing = {n: f"missing: pip install {' '.join(p)}" for n, p in missing.items() if p}
     for name, why in missing.items():
@@ -105,7 +102,7 @@ def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_
     names = [n for n in names if n not in missing]
 
     files = [Path(f) for f in files]
-    cfg = vocoder.audio
+    cfg = vocoder.metadata.audio
     systems = {"wavegrad": vocoder, "griffin_lim": GriffinLim(cfg, griffin_lim_iterations)}
     output = Path(output)
     (output / "audio").mkdir(parents=True, exist_ok=True)
@@ -120,7 +117,7 @@ def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_
             logging.warning("skipped %s", e)
             skipped.append({"file": str(path), "reason": e.description})
             continue
-        mel = log_mel_spectrogram(reference, cfg).numpy()
+        mel = log_mel_spectrogram(reference, cfg, use_tf=False)
         if not warm:  # graph tracing is not vocoding time (two lengths: the trace after a second is shape-generic)
             for frames in (40, 41):
                 systems["wavegrad"].vocode(mel[:frames], seed)
@@ -142,11 +139,11 @@ def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_
         logging.info("%s: %s", path.name, {k: round(v, 3) for k, v in row["systems"]["wavegrad"].items()
                                             if v is not None})
     if not rows:
-        raise ValueError(f"no usable clips among {len(files)} files ({len(skipped)} skipped)")
+        raise UserError(f"no usable clips among {len(files)} files ({len(skipped)} skipped)")
 
     results = {
         "model": label, "vocoder": vocoder.name,
-        "betas": [float(b) for b in vocoder.betas],
+        "betas": list(vocoder.metadata.betas),
         "seed": seed, "sample_rate": cfg.sample_rate, "griffin_lim_iterations": griffin_lim_iterations,
         "metrics": {n: {"label": metrics.METRICS[n].label, "better": metrics.METRICS[n].better} for n in names},
         "missing": missing, "skipped": skipped, "files": rows,
@@ -207,7 +204,7 @@ def summary_markdown(results: dict) -> str:
 def main(argv):
     del argv
     results = evaluate(FLAGS.model, FLAGS.output, FLAGS.audio_dir, FLAGS.schedule, FLAGS.iterations, FLAGS.seed,
-                       FLAGS.max_files, FLAGS.griffin_lim_iterations, FLAGS.metrics, FLAGS.plot_files)
+                       FLAGS.max_files, FLAGS.griffin_lim_iterations, FLAGS.metrics, FLAGS.plot_files, FLAGS.precision)
     print(summary_markdown(results))
     print(f"wrote {FLAGS.output}/results.json, results.csv, summary.md, spectrograms.png, audio/")
 
@@ -215,4 +212,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run(main)

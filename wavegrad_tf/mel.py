@@ -1,8 +1,13 @@
-"""The one log-mel front end (tf.signal), shared by training, inference and export.
+"""The log-mel front end and its inverse: small pure functions, each with a TensorFlow and a NumPy twin.
+
+`use_tf=True` (the default) builds TensorFlow ops (training, export graphs); `use_tf=False` computes the
+same values with NumPy (the LiteRT runner and the serving client, which run without TensorFlow).
+`tests/test_mel.py` checks that the twins agree, and that both match librosa.
 
 Frames follow librosa's centred convention: frame t is centred on sample t * hop, the signal is
-reflect-padded by win_length / 2, and a clip of L samples has L // hop + 1 frames. The filterbank
-is librosa's Slaney mel (what Tacotron 2 and most TTS front ends use), built once as a constant.
+reflect-padded by win_length / 2, and a clip of L samples has L // hop + 1 frames. The filterbank is
+librosa's Slaney mel (what Tacotron 2 and most TTS front ends use), built once as a constant. Features
+are (ln(max(mel, log_floor)) - mel_offset) / mel_scale.
 """
 
 from __future__ import annotations
@@ -11,54 +16,117 @@ import functools
 
 import librosa
 import numpy as np
-import tensorflow as tf
 
 from wavegrad_tf.config import AudioConfig
+
+
+def _tf():
+    # TensorFlow only where a TF twin runs: the NumPy twins serve runtimes without it.
+    import tensorflow as tf
+
+    return tf
 
 
 @functools.lru_cache(maxsize=8)
 def mel_filterbank(cfg: AudioConfig) -> np.ndarray:
     """[n_fft // 2 + 1, n_mels] Slaney-scale, Slaney-normalised filterbank (librosa's default)."""
-    fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
-                             fmin=cfg.fmin, fmax=cfg.fmax)
+    fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
     return fb.T.astype(np.float32)
 
 
-def mel_spectrogram(audio, cfg: AudioConfig, center: bool = True):
+def _hann(length: int) -> np.ndarray:
+    """The periodic Hann window (tf.signal.hann_window's default)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(np.float32)
+
+
+def mel_spectrogram(audio, cfg: AudioConfig, center: bool = True, use_tf: bool = True):
     """Linear mel magnitude (power `cfg.power`): [..., samples] -> [..., frames, n_mels].
 
-    center=False skips the reflect padding: a window of L samples gives 1 + (L - win) // hop
-    frames, which lets a training crop carry its own context and match the full-clip features.
+    center=False skips the reflect padding: a window of L samples gives 1 + (L - win) // hop frames,
+    which lets a piece of a longer signal carry its own context and match the whole signal's frames.
     """
-    audio = tf.convert_to_tensor(audio, tf.float32)
+    pad = cfg.win_length // 2
+    if use_tf:
+        tf = _tf()
+        audio = tf.convert_to_tensor(audio, tf.float32)
+        if center:
+            audio = tf.pad(audio, [[0, 0]] * (audio.shape.rank - 1) + [[pad, pad]], mode="REFLECT")
+        # tf.signal zero-pads each win_length frame to n_fft at the end; the magnitude equals librosa's
+        # centred padding because a shift inside the FFT frame only changes the phase.
+        spec = tf.abs(tf.signal.stft(audio, frame_length=cfg.win_length, frame_step=cfg.hop_length,
+                                     fft_length=cfg.n_fft, window_fn=tf.signal.hann_window, pad_end=False))
+        if cfg.power != 1.0:
+            spec = tf.pow(spec, cfg.power)
+        return tf.tensordot(spec, tf.constant(mel_filterbank(cfg)), axes=1)
+    audio = np.asarray(audio, np.float32)
     if center:
-        pad = cfg.win_length // 2
-        paddings = [[0, 0]] * (audio.shape.rank - 1) + [[pad, pad]]
-        audio = tf.pad(audio, paddings, mode="REFLECT")
-    # tf.signal zero-pads each win_length frame to n_fft at the end; the magnitude is the same as
-    # librosa's centred padding because a shift inside the FFT frame only changes the phase.
-    stft = tf.signal.stft(audio, frame_length=cfg.win_length, frame_step=cfg.hop_length,
-                          fft_length=cfg.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
-    spec = tf.abs(stft)
+        audio = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(pad, pad)], mode="reflect")
+    count = 1 + (audio.shape[-1] - cfg.win_length) // cfg.hop_length
+    index = np.arange(cfg.win_length)[None, :] + cfg.hop_length * np.arange(max(count, 0))[:, None]
+    spec = np.abs(np.fft.rfft(audio[..., index] * _hann(cfg.win_length), n=cfg.n_fft)).astype(np.float32)
     if cfg.power != 1.0:
-        spec = tf.pow(spec, cfg.power)
-    return tf.tensordot(spec, tf.constant(mel_filterbank(cfg)), axes=1)
+        spec = spec ** cfg.power
+    return spec @ mel_filterbank(cfg)
 
 
-def log_mel(mel, cfg: AudioConfig):
-    """(ln(max(mel, log_floor)) - mel_offset) / mel_scale."""
-    return (tf.math.log(tf.maximum(mel, cfg.log_floor)) - cfg.mel_offset) / cfg.mel_scale
+def log_mel(linear, cfg: AudioConfig, use_tf: bool = True):
+    """Features of a linear mel: (ln(max(mel, log_floor)) - mel_offset) / mel_scale."""
+    if use_tf:
+        tf = _tf()
+        return (tf.math.log(tf.maximum(linear, cfg.log_floor)) - cfg.mel_offset) / cfg.mel_scale
+    return ((np.log(np.maximum(linear, cfg.log_floor)) - cfg.mel_offset) / cfg.mel_scale).astype(np.float32)
 
 
-def log_mel_spectrogram(audio, cfg: AudioConfig, center: bool = True):
+def linear_mel(features, cfg: AudioConfig, use_tf: bool = True):
+    """The inverse of `log_mel` (exact above the floor)."""
+    if use_tf:
+        tf = _tf()
+        return tf.exp(tf.convert_to_tensor(features, tf.float32) * cfg.mel_scale + cfg.mel_offset)
+    return np.exp(np.asarray(features, np.float64) * cfg.mel_scale + cfg.mel_offset)
+
+
+def log_mel_spectrogram(audio, cfg: AudioConfig, center: bool = True, use_tf: bool = True):
     """The model's conditioning features: [..., samples] -> [..., frames, n_mels]."""
-    return log_mel(mel_spectrogram(audio, cfg, center=center), cfg)
+    return log_mel(mel_spectrogram(audio, cfg, center, use_tf), cfg, use_tf)
 
 
-def frame_energy(log_mel, cfg: AudioConfig):
+def frame_energy(features, cfg: AudioConfig, use_tf: bool = True):
     """sqrt(sum over bins of the linear mel): [..., frames, n_mels] -> [..., frames] (PriorGrad's frame energy)."""
-    return tf.sqrt(tf.reduce_sum(tf.exp(tf.convert_to_tensor(log_mel, tf.float32) * cfg.mel_scale
-                                        + cfg.mel_offset), axis=-1))
+    if use_tf:
+        tf = _tf()
+        return tf.sqrt(tf.reduce_sum(linear_mel(features, cfg), axis=-1))
+    return np.sqrt(np.sum(linear_mel(features, cfg, use_tf=False), axis=-1))
+
+
+def log_mel_l1(audio, reference, cfg: AudioConfig, use_tf: bool = True):
+    """Mean absolute difference of the features of two waveforms ([..., samples]), both clipped to [-1, 1]
+    (what a wav file holds) and trimmed to the shorter: the distance the model is conditioned on."""
+    n = min(audio.shape[-1], reference.shape[-1])
+    if use_tf:
+        tf = _tf()
+        a, r = (tf.clip_by_value(tf.convert_to_tensor(x, tf.float32)[..., :n], -1.0, 1.0) for x in (audio, reference))
+        return tf.reduce_mean(tf.abs(log_mel_spectrogram(a, cfg) - log_mel_spectrogram(r, cfg)))
+    a, r = (np.clip(np.asarray(x, np.float32)[..., :n], -1, 1) for x in (audio, reference))
+    return float(np.mean(np.abs(log_mel_spectrogram(a, cfg, use_tf=False) - log_mel_spectrogram(r, cfg, use_tf=False))))
+
+
+def silence(cfg: AudioConfig) -> float:
+    """The feature value of digital silence (every bin at the log floor)."""
+    return float((np.log(cfg.log_floor) - cfg.mel_offset) / cfg.mel_scale)
+
+
+# Feature values a mel of real speech can take, with room for a TTS model's over- and undershoot.
+PLAUSIBLE_MARGIN_NATS = 3.0
+
+
+@functools.lru_cache(maxsize=8)
+def plausible_range(cfg: AudioConfig) -> tuple[float, float]:
+    """(lowest, highest) feature value a mel can plausibly hold: the log floor, and the largest mel bin of
+    a full-scale signal (|x| <= 1 bounds each STFT magnitude by the window's sum), each widened by
+    PLAUSIBLE_MARGIN_NATS. Outside it a mel is not one of these features (another scaling, or garbage)."""
+    peak = float(np.max(mel_filterbank(cfg).sum(axis=0))) * float(_hann(cfg.win_length).sum()) ** cfg.power
+    low, high = np.log(cfg.log_floor) - PLAUSIBLE_MARGIN_NATS, np.log(peak) + PLAUSIBLE_MARGIN_NATS
+    return float((low - cfg.mel_offset) / cfg.mel_scale), float((high - cfg.mel_offset) / cfg.mel_scale)
 
 
 def num_frames(num_samples: int, cfg: AudioConfig) -> int:

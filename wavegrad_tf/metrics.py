@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import librosa
 import numpy as np
 
+from wavegrad_tf import mel
 from wavegrad_tf.config import AudioConfig
 
 EVAL_RATE = 16000
@@ -36,15 +37,6 @@ def _aligned(audio: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.n
 
 def _magnitude(audio: np.ndarray, n_fft: int, hop: int, win: int) -> np.ndarray:
     return np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop, win_length=win, window="hann"))
-
-
-def log_mel_l1(audio: np.ndarray, reference: np.ndarray, audio_cfg: AudioConfig) -> float:
-    """Mean absolute difference of the model's own log-mel features (what it is conditioned on)."""
-    from wavegrad_tf.mel import log_mel_spectrogram
-
-    audio, reference = _aligned(audio, reference)
-    return float(np.mean(np.abs(log_mel_spectrogram(audio, audio_cfg).numpy()
-                                - log_mel_spectrogram(reference, audio_cfg).numpy())))
 
 
 def multi_resolution_stft_distance(audio: np.ndarray, reference: np.ndarray,
@@ -149,7 +141,7 @@ def _dnsmos_part(key: str) -> Callable:
 
 _DNSMOS_PACKAGES = ("speechmos", "onnxruntime", "requests")  # speechmos imports requests, declares neither
 METRICS: dict[str, Metric] = {
-    "log_mel_l1": Metric("log-mel L1", "lower", True, (), log_mel_l1),
+    "log_mel_l1": Metric("log-mel L1", "lower", True, (), lambda a, r, cfg: mel.log_mel_l1(a, r, cfg, use_tf=False)),
     "mr_stft": Metric("multi-resolution STFT", "lower", True, (),
                       lambda a, r, cfg: multi_resolution_stft_distance(a, r)),
     "lsd_db": Metric("log-spectral distance (dB)", "lower", True, (), lambda a, r, cfg: log_spectral_distance(a, r)),

@@ -5,23 +5,21 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+import matplotlib
 import numpy as np
 
+matplotlib.use("Agg")  # files only: no display
+import matplotlib.pyplot as plt  # noqa: E402
+
 from wavegrad_tf.config import AudioConfig
+from wavegrad_tf.mel import log_mel_spectrogram
 
 
 def spectrogram_grid(rows: Sequence[dict[str, np.ndarray]], audio_cfg: AudioConfig, path: str | os.PathLike,
                      row_labels: Sequence[str] = ()) -> None:
     """rows[i] maps a column title (original, WaveGrad, ...) to audio; every panel shares one colour scale
     so a noise floor or a missing band shows as it is."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from wavegrad_tf.mel import log_mel_spectrogram
-
-    mels = [{title: log_mel_spectrogram(np.clip(audio, -1, 1), audio_cfg).numpy().T for title, audio in row.items()}
+    mels = [{title: log_mel_spectrogram(np.clip(audio, -1, 1), audio_cfg, use_tf=False).T for title, audio in row.items()}
             for row in rows]
     values = [m for row in mels for m in row.values()]
     vmin, vmax = min(m.min() for m in values), max(m.max() for m in values)

@@ -1,6 +1,6 @@
 """Search an N-step noise schedule on the paper's grid, scored by the log-mel L1 of vocoded validation clips.
 
-    python -m wavegrad_tf.schedule_search --model runs/demo --steps 6 --output runs/demo/search-6
+    python -m wavegrad_tf.schedule_search --model runs/demo --iterations 6 --output runs/demo/search-6
 
 Every beta is one of {1..9} x 10^k, k in -6..-1 (54 values), and the schedule is non-decreasing. The
 search is deterministic, in two stages:
@@ -29,6 +29,10 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 import yaml
 
+from wavegrad_tf import pretrained
+from wavegrad_tf.errors import UserError
+from wavegrad_tf.runtime.noise import PositionalNoise
+
 GRID = tuple(float(f"{m}e{k}") for k in range(-6, 0) for m in range(1, 10))
 Candidate = tuple[int, ...]  # indices into GRID, non-decreasing
 
@@ -43,19 +47,19 @@ def snap(betas: Iterable[float]) -> Candidate:
     return tuple(int(np.argmin(np.abs(logs - np.log10(b)))) for b in betas)
 
 
-def grid_size(steps: int) -> int:
-    return math.comb(len(GRID) + steps - 1, steps)
+def grid_size(iterations: int) -> int:
+    return math.comb(len(GRID) + iterations - 1, iterations)
 
 
-def seeds(steps: int, exhaustive_limit: int) -> list[Candidate]:
+def seeds(iterations: int, exhaustive_limit: int) -> list[Candidate]:
     """Stage 1's candidates, in a fixed order."""
-    if grid_size(steps) <= exhaustive_limit:
-        return list(combinations_with_replacement(range(len(GRID)), steps))
-    from wavegrad_tf.diffusion import PRESETS
+    if grid_size(iterations) <= exhaustive_limit:
+        return list(combinations_with_replacement(range(len(GRID)), iterations))
+    from wavegrad_tf.schedules import PRESETS
 
     ends = [i for i, b in enumerate(GRID) if f"{b:.0e}"[0] in "125"]
-    out = [snap(np.geomspace(GRID[a], GRID[b], steps)) for a, b in combinations_with_replacement(ends, 2)]
-    out += [snap(b) for b in (preset() for preset in PRESETS.values()) if len(b) == steps and b.max() <= GRID[-1]]
+    out = [snap(np.geomspace(GRID[a], GRID[b], iterations)) for a, b in combinations_with_replacement(ends, 2)]
+    out += [snap(b) for b in (preset() for preset in PRESETS.values()) if len(b) == iterations and b.max() <= GRID[-1]]
     return list(dict.fromkeys(out))
 
 
@@ -90,20 +94,19 @@ class Search:
     so that a restart with other settings is refused).
     """
 
-    def __init__(self, factory, steps: int, output: str | os.PathLike, budget_seconds: float = math.inf,
+    def __init__(self, factory, iterations: int, output: str | os.PathLike, budget_seconds: float = math.inf,
                  workers: int = 1, exhaustive_limit: int = 2000):
-        if steps < 1:
-            raise ValueError(f"--steps: expected >= 1, got {steps}")
-        self.factory, self.steps, self.workers, self.exhaustive_limit = factory, steps, workers, exhaustive_limit
+        self.factory, self.iterations, self.workers = factory, iterations, workers
+        self.exhaustive_limit = exhaustive_limit
         self.output = Path(output)
         self.output.mkdir(parents=True, exist_ok=True)
         self.deadline = time.monotonic() + budget_seconds
-        self.settings = {"steps": steps, "exhaustive_limit": exhaustive_limit, "scorer": factory.settings()}
+        self.settings = {"iterations": iterations, "exhaustive_limit": exhaustive_limit, "scorer": factory.settings()}
         settings_path = self.output / "search.json"
         if settings_path.exists():
             previous = json.loads(settings_path.read_text())
             if previous != self.settings:
-                raise ValueError(f"--output {self.output}: holds a search with other settings ({previous}); "
+                raise UserError(f"--output {self.output}: holds a search with other settings ({previous}); "
                                  "use a new folder or the same settings")
         else:
             settings_path.write_text(json.dumps(self.settings, indent=1))
@@ -139,11 +142,11 @@ class Search:
         return min(self.scores, key=lambda c: (self.scores[c], c))
 
     def _write_best(self, complete: bool) -> Path:
-        from wavegrad_tf.diffusion import noise_levels
+        from wavegrad_tf.schedules import noise_levels
 
         best = self.best()
         path = self.output / "schedule.yaml"
-        content = {"betas": betas_of(best), "score": self.scores[best], "steps": self.steps,
+        content = {"betas": betas_of(best), "score": self.scores[best], "iterations": self.iterations,
                    "final_noise_level": float(noise_levels(np.array(betas_of(best)))[-1]),
                    "schedules_scored": len(self.scores), "complete": complete}
         tmp = path.with_suffix(".tmp")
@@ -188,14 +191,14 @@ class Search:
             self.scorer = self.factory()
         complete = False
         try:
-            starts = seeds(self.steps, self.exhaustive_limit)
+            starts = seeds(self.iterations, self.exhaustive_limit)
             # The best seed, not the best in the log: a resumed run must start where the first one did.
             current = min(zip(self.score_all(starts), starts))[1]
-            if grid_size(self.steps) > self.exhaustive_limit:
+            if grid_size(self.iterations) > self.exhaustive_limit:
                 changed = True
                 while changed:
                     changed = False
-                    for position in range(self.steps):
+                    for position in range(self.iterations):
                         candidates = moves(current, position)
                         scores = self.score_all(candidates)
                         best = min(zip(scores, candidates))[1]
@@ -222,18 +225,13 @@ class MelDistance:
 
     def check(self) -> None:
         """Fails here, with the reason, what would otherwise fail inside every worker."""
-        import tensorflow as tf
+        from wavegrad_tf import runs
 
-        from wavegrad_tf.config import load_config
-
-        config = Path(self.model_dir) / "config.yaml"
-        if not config.exists():
-            raise FileNotFoundError(f"--model {self.model_dir}: no config.yaml (is it a training run's folder?)")
-        if not load_config(config).diffusion.continuous:
-            raise ValueError(f"--model {self.model_dir}: a discrete-index model (diffusion.continuous: false) "
-                             "samples only with its training schedule")
-        if tf.train.latest_checkpoint(str(Path(self.model_dir) / "checkpoints")) is None:
-            raise FileNotFoundError(f"--model {self.model_dir}: no checkpoint in {self.model_dir}/checkpoints")
+        if not runs.read_config(self.model_dir).diffusion.continuous:
+            raise UserError(f"--model {self.model_dir}: a discrete-index model (diffusion.continuous: false) "
+                            "samples only with its training schedule")
+        if not runs.checkpoints(pretrained.resolve(self.model_dir)):
+            raise UserError(f"--model {self.model_dir}: no checkpoint in {self.model_dir}/checkpoints")
 
     def settings(self) -> dict:
         return {"model": os.path.abspath(self.model_dir), "files": self.files, "clip_seconds": self.clip_seconds,
@@ -245,11 +243,10 @@ class MelDistance:
         if self.threads:
             tf.config.threading.set_intra_op_parallelism_threads(self.threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        from wavegrad_tf import diffusion, infer
+        from wavegrad_tf import diffusion, mel, runs
         from wavegrad_tf.audio import load_audio
-        from wavegrad_tf.mel import log_mel_spectrogram
 
-        cfg, model = infer.load_model(self.model_dir)
+        cfg, model = runs.load_model(self.model_dir)
         hop = cfg.audio.hop_length
         length = int(self.clip_seconds * cfg.audio.sample_rate) // hop * hop
         segments = []
@@ -261,17 +258,15 @@ class MelDistance:
         if not segments:
             raise ValueError(f"no clip of at least {self.clip_seconds} s among {self.files}")
         clips = np.stack(segments)
-        mels = log_mel_spectrogram(clips, cfg.audio)
-        eps = infer.noise_predictor(model)
+        mels = mel.log_mel_spectrogram(clips, cfg.audio)
+        eps = tf.function(lambda y, m, c: model([y, m, c], training=False), reduce_retracing=True, autograph=False)
         std = diffusion.prior_std(mels, cfg)
 
         def score(betas: np.ndarray) -> float:
-            noise = diffusion.PositionalNoise(self.seed)
-            audio = diffusion.sample(eps, mels, hop, betas, noise, std=std)[:, :length]
+            audio = diffusion.sample(eps, mels, hop, betas, PositionalNoise(self.seed), std=std)
             if not np.all(np.isfinite(audio.numpy())):  # a schedule that diverges
                 return math.inf
-            audio = tf.clip_by_value(audio, -1.0, 1.0)  # what a wav file can hold, as the evaluator scores
-            return float(tf.reduce_mean(tf.abs(log_mel_spectrogram(audio, cfg.audio) - mels)))
+            return float(mel.log_mel_l1(audio, clips, cfg.audio))
 
         return score
 
@@ -281,7 +276,7 @@ def define_flags():
     from absl import flags
 
     flags.DEFINE_string("model", None, "A training run folder (continuous noise-level model).", required=True)
-    flags.DEFINE_integer("steps", 6, "Number of sampling steps N.")
+    flags.DEFINE_integer("iterations", 6, "Number of sampling steps N.")
     flags.DEFINE_string("output", None, "Folder for scores.jsonl, search.json and schedule.yaml.", required=True)
     flags.DEFINE_string("audio_dir", None, "Validation recordings; default: the run's held-out clips.")
     flags.DEFINE_integer("clips", 4, "Clips scored per schedule.")
@@ -300,12 +295,14 @@ def main(argv):
     from wavegrad_tf.evaluate import evaluation_files
 
     FLAGS = flags.FLAGS
+    if FLAGS.iterations < 1:
+        raise UserError(f"--iterations: expected >= 1, got {FLAGS.iterations}")
     files = evaluation_files(FLAGS.model, FLAGS.audio_dir)
     threads = max(1, (os.cpu_count() or 1) // FLAGS.workers)
     factory = MelDistance(FLAGS.model, files, FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, threads)
     factory.check()
     start = time.monotonic()
-    result = Search(factory, FLAGS.steps, FLAGS.output, FLAGS.budget_minutes * 60, FLAGS.workers,
+    result = Search(factory, FLAGS.iterations, FLAGS.output, FLAGS.budget_minutes * 60, FLAGS.workers,
                     FLAGS.exhaustive_limit).run()
     state = "converged" if result["complete"] else "stopped at the budget (rerun the same command to continue)"
     print(f"{state} after {time.monotonic() - start:.0f} s; {result['schedules_scored']} schedules scored\n"
@@ -315,7 +312,7 @@ def main(argv):
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from absl import app
+    from wavegrad_tf import cli
 
     define_flags()
-    app.run(main)
+    cli.run(main)

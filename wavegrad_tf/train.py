@@ -10,7 +10,9 @@ import dataclasses
 import os
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
+
+from wavegrad_tf import cli
 
 FLAGS = flags.FLAGS
 
@@ -78,4 +80,4 @@ def main(argv):
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     define_flags()
-    app.run(main)
+    cli.run(main)

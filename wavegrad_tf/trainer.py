@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import data, diffusion, infer, mel
+from wavegrad_tf import data, diffusion, mel, schedules
 from wavegrad_tf.config import Config
 from wavegrad_tf.model import build_model, checkpoint_variables
 
@@ -95,7 +95,7 @@ class Trainer:
     def _replica_step(self, batch):
         cfg = self.cfg.train
         with tf.GradientTape() as tape:
-            pred = self.model([batch["noisy_audio"], batch["mel"], batch["model_noise_level"]], training=True)
+            pred = self.model([batch["noisy_audio"], batch["mel"], batch["conditioning"]], training=True)
             per_example = tf.reduce_mean(noise_loss(batch["noise"], pred, batch.get("noise_std")), axis=-1)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch_size)
             scaled = self.optimizer.scale_loss(loss)
@@ -113,9 +113,9 @@ class Trainer:
         return loss, norm / scale
 
     def _update_ema(self):
-        # The decay ramps up from 0.1 (Tensorflow's ExponentialMovingAverage with num_updates), so the
-        # average does not remember the random initialisation for ~1 / (1 - decay) steps.
-        n = tf.cast(self.optimizer.iterations, tf.float32)
+        # The decay ramps up from 0.1 (TensorFlow's ExponentialMovingAverage with num_updates), so the
+        # average does not remember the random initialisation for ~1 / (1 - decay) steps. n: updates before this.
+        n = tf.cast(self.optimizer.iterations - 1, tf.float32)
         decay = tf.minimum(self.cfg.train.ema_decay, (1.0 + n) / (10.0 + n))
         for path, var in checkpoint_variables(self.model).items():
             self.ema[path].assign(decay * self.ema[path] + (1.0 - decay) * var.value)
@@ -231,28 +231,30 @@ class Validator:
         self.noise = tf.random.stateless_normal(tf.shape(self.audio), [7, 7])
         if self.std is not None:
             self.noise *= self.std
-        self.model = None
-        self.betas = infer.schedule_for(self.cfg)
-        self.train_levels = diffusion.noise_levels(diffusion.get_schedule(self.cfg.diffusion.train_schedule))
+        self.model = self.vocoder = None
+        self.train_levels = schedules.noise_levels(schedules.get_schedule(self.cfg.diffusion.train_schedule))
 
     def _step_fraction(self, level: float) -> float:
         n = int(np.argmin(np.abs(self.train_levels[1:] - level))) + 1
         return n / (len(self.train_levels) - 1)
 
     def __call__(self, step: int) -> dict:
+        from wavegrad_tf.vocoders.checkpoint import KerasVocoder
+
         self.model = model = self.trainer.averaged_model(into=self.model)
+        self.vocoder = self.vocoder or KerasVocoder(self.cfg, model)
         n = int(self.audio.shape[0])
         losses = {}
         for level in self.LEVELS:
             lv = tf.fill([n], level)
             # Discrete models see n / T: validate them at the nearest step of their training schedule.
-            cond = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
-            pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, cond], training=False)
+            conditioning = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
+            pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, conditioning], training=False)
             losses[f"val_loss_{level}"] = float(tf.reduce_mean(noise_loss(self.noise, pred, self.std)))
-        fake = tf.constant(infer.vocode(model, self.cfg, self.mel[0].numpy(), self.betas, seed=0)[None])
+        fake = tf.constant(self.vocoder.vocode(self.mel[0].numpy(), seed=0)[None])
+        losses["val_mel_l1"] = float(mel.log_mel_l1(fake, self.audio[:1], self.cfg.audio))
         real_mel = mel.log_mel_spectrogram(self.audio[:1], self.cfg.audio)
         fake_mel = mel.log_mel_spectrogram(tf.clip_by_value(fake, -1, 1), self.cfg.audio)
-        losses["val_mel_l1"] = float(tf.reduce_mean(tf.abs(real_mel - fake_mel)))
         with self.writer.as_default(step=step):
             for k, v in losses.items():
                 tf.summary.scalar(k, v)

@@ -1,4 +1,4 @@
-"""Sampling noise keyed by position (NumPy only: the LiteRT runner uses it without TensorFlow)."""
+"""Sampling noise keyed by position (NumPy only: runtimes without TensorFlow use it)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ class PositionalNoise:
     BLOCK = 8192
 
     def __init__(self, seed: Optional[int] = None):
+        # `fixed`: the caller asked for this seed (reproducible output), rather than any noise.
+        self.fixed = seed is not None
         self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
 
     def __call__(self, step: int, batch: int, start: int, length: int) -> np.ndarray:

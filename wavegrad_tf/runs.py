@@ -1,0 +1,82 @@
+"""A training run's folder: config.yaml, checkpoints/ (weights, their moving average, Adam state, step),
+data_split.json. Loading a model from it, for inference, export and fine-tuning."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import tensorflow as tf
+from absl import logging
+
+from wavegrad_tf import pretrained
+from wavegrad_tf.config import Config, load_config
+from wavegrad_tf.errors import UserError
+from wavegrad_tf.model import WaveGrad, build_model, checkpoint_variables
+
+
+class RunError(UserError):
+    """A folder that is not a usable training run; the message names the folder and what is missing."""
+
+
+def read_config(run: str | os.PathLike) -> Config:
+    """The config of a run folder or a pretrained model."""
+    folder = pretrained.resolve(run)
+    if not folder.is_dir():
+        raise RunError(f"--model {run}: no such folder or pretrained model (pretrained: {pretrained.names()})")
+    if not (folder / "config.yaml").exists():
+        raise RunError(f"--model {run}: no config.yaml (is it a training run's folder?)")
+    return load_config(folder / "config.yaml")
+
+
+def training_files(run: str | os.PathLike) -> list[str]:
+    """The audio files the run trained on (data_split.json)."""
+    split = pretrained.resolve(run) / "data_split.json"
+    if not split.exists():
+        raise RunError(f"--model {run}: no data_split.json to find its training audio")
+    return json.loads(split.read_text())["train"]
+
+
+def checkpoints(run: str | os.PathLike) -> list[str]:
+    """The run's checkpoint prefixes, newest first (the manager's record, else the files present)."""
+    folder = Path(run) / "checkpoints"
+    state = tf.train.get_checkpoint_state(str(folder))
+    listed = list(state.all_model_checkpoint_paths) if state else []
+    present = {str(p.with_suffix("")) for p in folder.glob("ckpt-*.index")}
+    prefixes = [p if os.path.isabs(p) else str(folder / p) for p in listed]
+    prefixes += sorted(present - set(prefixes))
+    return sorted(set(prefixes), key=lambda p: int(p.rsplit("-", 1)[1]), reverse=True)
+
+
+def has_average(prefix: str) -> bool:
+    return any(k.startswith("ema/") for k in tf.train.load_checkpoint(prefix).get_variable_to_shape_map())
+
+
+def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = True) -> str:
+    """Loads the newest intact checkpoint's weights (their moving average where the run kept one and
+    `averaged`) into `model`; a corrupt newest checkpoint is skipped with a warning. Returns its prefix."""
+    run = pretrained.resolve(run)
+    found = checkpoints(run)
+    if not found:
+        raise RunError(f"--model {run}: no checkpoint in {Path(run) / 'checkpoints'}")
+    errors = []
+    for prefix in found:
+        try:
+            key = "ema" if averaged and has_average(prefix) else "model"
+            tf.train.Checkpoint(**{key: checkpoint_variables(model)}).restore(prefix).expect_partial() \
+                .assert_existing_objects_matched()
+            if errors:
+                logging.warning("%s; using %s", "; ".join(errors), prefix)
+            return prefix
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
+            errors.append(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+    raise RunError(f"--model {run}: no intact checkpoint: " + "; ".join(errors))
+
+
+def load_model(run: str | os.PathLike, dtype: str = "float32") -> tuple[Config, WaveGrad]:
+    """(config, WaveGrad with the newest intact checkpoint's averaged weights) of a training run."""
+    cfg = read_config(run)
+    model = build_model(cfg, dtype=dtype)
+    restore_weights(model, run)
+    return cfg, model

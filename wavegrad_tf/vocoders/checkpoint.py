@@ -1,0 +1,44 @@
+"""A training run (or a pretrained model) vocoding with its Keras network: any schedule, any precision."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from wavegrad_tf import diffusion, runs, schedules
+from wavegrad_tf.config import Config
+from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
+
+class KerasVocoder(Vocoder):
+    """The network of `cfg` sampled with `betas` (the config's inference schedule by default)."""
+
+    def __init__(self, cfg: Config, model, betas=None, chunk_frames: int = 400, name: str = "WaveGrad"):
+        self.cfg, self.model = cfg, model
+        betas = schedules.schedule_for(cfg) if betas is None else np.asarray(betas, np.float64)
+        self.metadata = Metadata(audio=cfg.audio, betas=tuple(float(b) for b in betas))
+        self.name, self.chunk_frames = f"{name} ({len(betas)} steps)", chunk_frames
+        self._conditioning = schedules.conditioning(betas, cfg.diffusion.continuous)
+        # One traced function per vocoder: repeated chunks and calls reuse its traces.
+        self._eps = tf.function(lambda y, m, c: model([y, m, c], training=False), reduce_retracing=True,
+                                autograph=False)
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
+                 precision: str = "float32", chunk_frames: int = 400) -> "KerasVocoder":
+        """A training run's folder, with the newest intact checkpoint's averaged weights."""
+        from wavegrad_tf.vocoders import PRECISIONS
+
+        cfg = runs.read_config(run)
+        betas = schedules.schedule_for(cfg, iterations, schedule)
+        _, model = runs.load_model(run, dtype=PRECISIONS[precision])
+        suffix = "" if precision == "float32" else f", {precision}"
+        return cls(cfg, model, betas, chunk_frames, name=f"WaveGrad{suffix}")
+
+    def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
+        mel = mel[None]
+        return diffusion.sample(self._eps, mel, self.cfg.audio.hop_length, np.asarray(self.metadata.betas), noise,
+                                start_sample=start_sample, conditioning=self._conditioning,
+                                std=diffusion.prior_std(mel, self.cfg)).numpy()[0]

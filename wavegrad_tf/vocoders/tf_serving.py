@@ -1,0 +1,112 @@
+"""A model served by TF Serving (a SavedModel from export/saved_model.py), over REST or gRPC.
+
+    http://HOST:8501/v1/models/NAME[/versions/N]     REST: JSON over HTTP, no TensorFlow needed
+    grpc://HOST:8500/NAME                            gRPC: needs tensorflow and tensorflow-serving-api
+
+The model's features, schedule and frame limit come from its `metadata` signature. With a seed the noise
+is sent (position-keyed, `vocode_with_noise`: the same audio as every other backend); without one the
+graph draws it (`serving_default`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+from wavegrad_tf.errors import UserError
+from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
+
+PATTERNS = {"rest": re.compile(r"^https?://[^/]+/v1/models/[^/:]+(/versions/\d+)?/?$"),
+            "grpc": re.compile(r"^grpc://(?P<server>[^/]+)/(?P<model>[^/:]+)$")}
+
+
+class ServingError(UserError):
+    """The server refused a request or cannot be reached; the message is the server's."""
+
+
+def is_serving_url(spec: str) -> bool:
+    return str(spec).startswith(("http://", "https://", "grpc://"))
+
+
+class RestTransport:
+    def __init__(self, url: str, timeout: float = 600):
+        self.url, self.timeout = url.rstrip("/"), timeout
+
+    def _call(self, request):
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                message = json.loads(body).get("error", body.decode(errors="replace"))
+            except (ValueError, AttributeError):
+                message = body.decode(errors="replace") or str(e)
+            raise ServingError(f"{self.url}: HTTP {e.code}: {message}") from None
+        except (urllib.error.URLError, OSError) as e:
+            raise ServingError(f"{self.url}: cannot reach the server ({getattr(e, 'reason', e)})") from None
+
+    def status(self) -> dict:
+        return self._call(self.url)
+
+    def predict(self, signature: str, inputs: dict) -> dict:
+        body = json.dumps({"signature_name": signature,
+                           "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}).encode()
+        outputs = self._call(urllib.request.Request(f"{self.url}:predict", data=body,
+                                                    headers={"Content-Type": "application/json"}))["outputs"]
+        return outputs if isinstance(outputs, dict) else {"output": outputs}
+
+
+class GrpcTransport:
+    def __init__(self, server: str, model: str, timeout: float = 600):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        options = [("grpc.max_send_message_length", 1 << 30), ("grpc.max_receive_message_length", 1 << 30)]
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server, options))
+        self.server, self.model, self.timeout = server, model, timeout
+
+    def predict(self, signature: str, inputs: dict) -> dict:
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name, request.model_spec.signature_name = self.model, signature
+        for k, v in inputs.items():
+            request.inputs[k].CopyFrom(tf.make_tensor_proto(np.asarray(v)))
+        try:
+            response = self.stub.Predict(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise ServingError(f"grpc://{self.server}/{self.model}: {e.code().name}: {e.details()}") from None
+        return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+
+
+def transport_for(url: str):
+    if PATTERNS["rest"].match(url):
+        return RestTransport(url)
+    match = PATTERNS["grpc"].match(url)
+    if match:
+        return GrpcTransport(match["server"], match["model"])
+    raise ServingError(f"--model {url}: expected http://HOST:PORT/v1/models/NAME[/versions/N] (REST) or "
+                       "grpc://HOST:PORT/NAME")
+
+
+class ServingVocoder(Vocoder):
+    def __init__(self, url: str):
+        self.url, self.transport = url, transport_for(url)
+        raw = np.asarray(self.transport.predict("metadata", {"request": np.array(0, np.int32)})["json"]).reshape(-1)[0]
+        self.metadata = Metadata.from_json(raw.decode() if isinstance(raw, bytes) else str(raw), f"{url} (metadata)")
+        self.chunk_frames = min(self.chunk_frames, self.metadata.max_frames or self.chunk_frames)
+        self.name = f"WaveGrad on TF Serving ({self.metadata.iterations} steps)"
+
+    def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
+        inputs = {"mel": mel[None], "lengths": np.array([len(mel)], np.int32)}
+        if not noise.fixed:
+            return np.asarray(self.transport.predict("serving_default", inputs)["audio"], np.float32)[0]
+        inputs["noise"] = noise.per_step(self.metadata.iterations, start_sample, len(mel) * self.metadata.audio.hop_length)
+        return np.asarray(self.transport.predict("vocode_with_noise", inputs)["audio"], np.float32)[0]
