@@ -7,8 +7,6 @@ before invoke (`wavegrad_tf.runtime.check_mel`).
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import tensorflow as tf
 
@@ -114,21 +112,20 @@ def serving_functions(model, cfg, metadata: Metadata) -> dict:
             "metadata": metadata_fn}
 
 
-def on_device_function(model, cfg, betas, noise_input: bool = False, frames: Optional[int] = None):
-    """Batch-1 sampler for TFLite: mel [1, frames, n_mels] (and noise [steps, 1, frames * hop]) -> audio
-    [1, frames * hop], unrolled. `frames` fixes the frame count: every shape in the graph is then static,
-    which lets the converter fold dilated convolutions into CONV_2D and plan all memory in one arena."""
+def on_device_function(model, cfg, betas, frames: int):
+    """Batch-1 sampler for TFLite: mel [1, frames, n_mels] and noise [steps, 1, frames * hop] -> audio
+    [1, frames * hop], unrolled. The frame count is fixed: every shape in the graph is static, which lets the
+    converter fold dilated convolutions into CONV_2D and plan all memory in one arena. The noise is an input
+    (the runner draws it): TFLite's random op would be the one op outside XNNPACK."""
     sample = _sampler(model, cfg, betas)
-    steps, hop = len(betas), cfg.audio.hop_length
-    mel_spec = tf.TensorSpec([1, frames, cfg.audio.n_mels], tf.float32, name="mel")
-    samples = None if frames is None else frames * hop
+    steps, samples = len(betas), frames * cfg.audio.hop_length
 
-    if noise_input:
-        @tf.function(input_signature=[mel_spec, tf.TensorSpec([steps, 1, samples], tf.float32, name="noise")])
-        def vocode(mel, noise):
-            return {"audio": sample(mel, lambda step, *_: noise[step - 1])}
-    else:
-        @tf.function(input_signature=[mel_spec])
-        def vocode(mel):
-            return {"audio": sample(mel, _drawn)}
+    @tf.function(input_signature=[tf.TensorSpec([1, frames, cfg.audio.n_mels], tf.float32, name="mel"),
+                                  tf.TensorSpec([steps, 1, samples], tf.float32, name="noise")])
+    def vocode(mel, noise):
+        # A SLICE per step (static begin and size) keeps the noise inside XNNPACK, where the strided slice
+        # of noise[step - 1] and a SPLIT would each fall out of it.
+        return {"audio": sample(mel, lambda step, *_: tf.reshape(
+            tf.slice(noise, [step - 1, 0, 0], [1, 1, samples]), [1, samples]))}
+
     return vocode

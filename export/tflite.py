@@ -1,10 +1,13 @@
-"""Export a trained model as TFLite / LiteRT graphs: the sampler unrolled, builtin ops only, batch 1.
+"""Export a trained model as TFLite / LiteRT graphs: the sampler unrolled, builtin ops only, batch 1, static shapes.
 
     python -m export.tflite --model runs/demo --output exported/tflite
 
 Writes <variant>.tflite for float32, float16 (weights), dynamic_int8 (weights) and full_int8 (weights and
-activations, calibrated on real training mels), plus float32_noise_input.tflite (noise as an input, for
-reproducible output), and wavegrad.json (`wavegrad_tf.runtime.Metadata`: features, schedule).
+activations, calibrated on real training mels), and wavegrad.json (`wavegrad_tf.runtime.Metadata`: features,
+schedule, chunk sizes). Each file has one signature per chunk size, `frames_<n>`: mel [1, n, n_mels] and
+noise [steps, 1, n * hop] -> audio [1, n * hop], sharing one set of weights. Every shape is static, so the
+converter folds dilated convolutions into CONV_2D and the interpreter plans all memory in one arena per
+signature; the noise is an input (the runner draws it), so every op runs in XNNPACK and output is reproducible.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from wavegrad_tf import cli
 
 FLAGS = flags.FLAGS
 VARIANTS = ("float32", "float16", "dynamic_int8", "full_int8")
+CHUNK_FRAMES = (80, 128, 256)
 
 
 def define_flags():
@@ -26,23 +30,33 @@ def define_flags():
     flags.DEFINE_string("output", "exported/tflite", "Output folder.")
     flags.DEFINE_list("variants", list(VARIANTS), f"Any of {', '.join(VARIANTS)}.")
     flags.DEFINE_string("schedule", None, "Sampling schedule unrolled into the graph; default: the config's.")
-    flags.DEFINE_integer("calibration_frames", 40, "Frames per calibration mel (full_int8 needs one fixed length).")
+    flags.DEFINE_list("chunk_frames", [str(n) for n in CHUNK_FRAMES], "Frame counts of the signatures: the runner "
+                      "starts with the smallest (first audio sooner) and continues with the largest.")
+    flags.DEFINE_string("calibration_audio", None, "Folder of recordings for full_int8 calibration; default: the "
+                        "run's training audio.")
 
 
-def _saved_model(model, fn, directory: str) -> str:
+def signature(frames: int) -> str:
+    return f"frames_{frames}"
+
+
+def _saved_model(model, cfg, betas, chunk_frames, directory: str) -> str:
     import keras
+
+    from export import graphs
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", fn)
+    for frames in chunk_frames:
+        archive.add_endpoint(signature(frames), graphs.on_device_function(model, cfg, betas, frames))
     archive.write_out(directory, verbose=False)
     return directory
 
 
-def _convert(saved_model_dir: str, variant: str, calibration=None) -> bytes:
+def _convert(saved_model_dir: str, keys, variant: str, calibration=None) -> bytes:
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(keys))
     # Builtins only: the LiteRT interpreter cannot run Flex (SELECT_TF_OPS) graphs.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant != "float32":
@@ -54,55 +68,60 @@ def _convert(saved_model_dir: str, variant: str, calibration=None) -> bytes:
     return converter.convert()
 
 
-def calibration_mels(model, cfg, frames: int, count: int = 16):
-    """Log-mels of `frames` frames from the run's training audio (one fixed length, as calibration needs)."""
+def calibration_samples(model, cfg, metadata, audio_dir=None, per_size: int = 8):
+    """(signature, inputs) pairs from real speech for full_int8: mels of each signature's length with their
+    prior-scaled noise, from `audio_dir` or the run's training audio."""
     import numpy as np
 
     from wavegrad_tf import runs
-    from wavegrad_tf.audio import load_audio
+    from wavegrad_tf.audio import list_audio_files, load_audio
     from wavegrad_tf.mel import log_mel_spectrogram
+    from wavegrad_tf.runtime import PositionalNoise
 
-    mels = []
-    for path in runs.training_files(model):
-        m = log_mel_spectrogram(load_audio(path, cfg.audio.sample_rate), cfg.audio, use_tf=False)
-        mels += [m[i:i + frames] for i in range(0, len(m) - frames + 1, frames)]
-        if len(mels) >= count:
-            break
-    return [np.asarray(m[None], np.float32) for m in mels[:count]]
+    files = list_audio_files(audio_dir, "--calibration_audio") if audio_dir else runs.training_files(model)
+    mels = np.concatenate([log_mel_spectrogram(load_audio(f, cfg.audio.sample_rate), cfg.audio, use_tf=False)
+                           for f in files[:40]])
+    noise, hop, out = PositionalNoise(0), cfg.audio.hop_length, []
+    for frames in metadata.chunk_frames:
+        starts = np.linspace(0, len(mels) - frames, per_size).astype(int)
+        out += [(signature(frames), {"mel": mels[None, s:s + frames],
+                                     "noise": noise.per_step(metadata.iterations, s * hop, frames * hop)})
+                for s in starts]
+    return out
 
 
-def export_tflite(model, output, variants=VARIANTS, schedule=None, calibration_frames: int = 40) -> dict:
-    """Writes the .tflite files and wavegrad.json; returns {name: path}."""
-    from export import graphs
+def export_tflite(model, output, variants=VARIANTS, schedule=None, chunk_frames=CHUNK_FRAMES,
+                  calibration_audio=None) -> dict:
+    """Writes the .tflite files and wavegrad.json; returns {variant: path}."""
     from wavegrad_tf import runs, schedules
+    from wavegrad_tf.errors import UserError
     from wavegrad_tf.runtime import Metadata
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
-        raise ValueError(f"--variants: {unknown} not among {VARIANTS}")
+        raise UserError(f"--variants: {unknown} not among {VARIANTS}")
+    chunk_frames = tuple(sorted({int(n) for n in chunk_frames}))
     cfg, network = runs.load_model(model)
-    metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)))
+    metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
+                        chunk_frames=chunk_frames)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
+    keys = [signature(n) for n in chunk_frames]
     written = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sampled = _saved_model(network, graphs.on_device_function(network, cfg, metadata.betas), f"{tmp}/sampled")
-        with_noise = _saved_model(network, graphs.on_device_function(network, cfg, metadata.betas, noise_input=True),
-                                  f"{tmp}/with_noise")
-        mels = calibration_mels(model, cfg, calibration_frames) if "full_int8" in variants else []
+        saved = _saved_model(network, cfg, metadata.betas, chunk_frames, f"{tmp}/sampler")
+        samples = calibration_samples(model, cfg, metadata, calibration_audio) if "full_int8" in variants else []
         for variant in variants:
             written[variant] = output / f"{variant}.tflite"
-            written[variant].write_bytes(_convert(sampled, variant, lambda: ({"mel": m} for m in mels)))
-        written["float32_noise_input"] = output / "float32_noise_input.tflite"
-        written["float32_noise_input"].write_bytes(_convert(with_noise, "float32"))
+            written[variant].write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
     metadata.save(output)
     return written
 
 
 def main(argv):
     del argv
-    for name, path in export_tflite(FLAGS.model, FLAGS.output, FLAGS.variants, FLAGS.schedule,
-                                    FLAGS.calibration_frames).items():
+    for name, path in export_tflite(FLAGS.model, FLAGS.output, FLAGS.variants, FLAGS.schedule, FLAGS.chunk_frames,
+                                    FLAGS.calibration_audio).items():
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

@@ -1,47 +1,95 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import SPEECH, run_module
 from export.tflite import VARIANTS, export_tflite
 from wavegrad_tf.runtime import InputError, MetadataError
 from wavegrad_tf.vocoders import load_vocoder
-from wavegrad_tf.vocoders.litert import FORBIDDEN_OPS, LiteRTVocoder
+from wavegrad_tf.vocoders.litert import DYNAMIC_SHAPE_OPS, FORBIDDEN_OPS, LiteRTVocoder
+
+SIZES = (72, 120)
 
 
 @pytest.fixture(scope="module")
 def tflite_dir(tiny_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("tflite")
-    export_tflite(tiny_run, out, calibration_frames=20)
+    export_tflite(tiny_run, out, chunk_frames=SIZES)
     return out
 
 
-def test_every_graph_is_builtin_only_with_no_variables(tflite_dir):
-    for name in (*VARIANTS, "float32_noise_input"):
-        ops = LiteRTVocoder(tflite_dir / f"{name}.tflite").op_names()
-        assert ops and not [op for op in ops if any(bad in op for bad in FORBIDDEN_OPS)], (name, ops)
-    assert "RANDOM_STANDARD_NORMAL" in LiteRTVocoder(tflite_dir / "float32.tflite").op_names()
+def test_every_graph_is_static_builtin_only_with_no_variables(tflite_dir):
+    """Builtins, no variables, and none of the ops a dynamic frame axis leaves (unfolded dilated convolutions,
+    shape arithmetic): dilated convolutions are CONV_2D with dilation; every tensor has a static shape."""
+    for name in VARIANTS:
+        vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
+        ops = vocoder.op_names()
+        assert "CONV_2D" in ops and not [op for op in ops if any(bad in op for bad in FORBIDDEN_OPS)], (name, ops)
+        assert not set(ops) & set(DYNAMIC_SHAPE_OPS), (name, ops)
+        assert vocoder.sizes == SIZES
+        for tensor in vocoder.interpreter.get_tensor_details():
+            assert -1 not in tensor["shape_signature"], (name, tensor["name"])
 
 
-def test_float32_matches_keras_sampler_with_the_same_noise(tiny_run, tflite_dir, tiny_model_and_mel):
+@pytest.mark.parametrize("variant", ["float32", "float16"])
+def test_every_op_runs_in_xnnpack(tflite_dir, variant):
+    """After the first invoke, XNNPACK has replaced the graph with its own nodes: exactly one delegate node,
+    fed only by the graph's inputs and constants (no op left outside it) and producing its output."""
+    vocoder = LiteRTVocoder(tflite_dir / f"{variant}.tflite")
+    interpreter = vocoder.interpreter
+    nodes = interpreter._interpreter.NumNodes()
+    vocoder.vocode(np.full((SIZES[0], 64), -5.0, np.float32))
+    details = [interpreter._get_op_details(k) for k in range(interpreter._interpreter.NumNodes())]
+    delegates = details[nodes:]
+    assert [d["op_name"] for d in delegates] == ["DELEGATE"], [d["op_name"] for d in delegates]
+    produced = {t for d in details[:nodes] for t in d["outputs"]}
+    assert not set(delegates[0]["inputs"]) & produced  # nothing computed outside the delegate feeds it
+    graph_outputs = {t["index"] for t in interpreter.get_output_details()}
+    assert graph_outputs <= set(delegates[0]["outputs"])
+
+
+@pytest.fixture(scope="module")
+def long_mel(speech, tiny_model_and_mel):
+    from wavegrad_tf.mel import log_mel_spectrogram
+
+    return log_mel_spectrogram(speech, tiny_model_and_mel[0].audio, use_tf=False)
+
+
+def test_float32_matches_keras_sampler_with_the_same_noise(tiny_run, tflite_dir, tiny_model_and_mel, long_mel):
     """Under the run's PriorGrad prior, relative L2 <= 1e-4 against the Keras sampler fed the same
-    position-keyed noise, in the same chunks."""
-    cfg, _, mel = tiny_model_and_mel
+    position-keyed noise in the same chunks."""
+    cfg = tiny_model_and_mel[0]
     keras_vocoder = load_vocoder(tiny_run)
-    lite = load_vocoder(tflite_dir / "float32_noise_input.tflite")
-    keras_vocoder.chunk_frames = lite.chunk_frames
+    lite = load_vocoder(tflite_dir / "float32.tflite")
+    mel = long_mel[:SIZES[0] + SIZES[1] - lite.overlap_frames]  # two chunks that fill their signatures exactly
+    keras_vocoder.first_chunk_frames, keras_vocoder.chunk_frames = SIZES
     keras_audio, lite_audio = keras_vocoder.vocode(mel, seed=3), lite.vocode(mel, seed=3)
     assert np.linalg.norm(lite_audio - keras_audio) / np.linalg.norm(keras_audio) <= 1e-4
     assert lite.metadata.audio == cfg.audio and lite.metadata.betas == keras_vocoder.metadata.betas
 
 
-def test_dynamic_frame_axis_and_quantized_variants_run(tflite_dir, tiny_model_and_mel):
-    _, _, mel = tiny_model_and_mel
+def test_static_chunks_equal_the_dynamic_path_away_from_the_padded_end(tiny_run, tflite_dir, tiny_model_and_mel,
+                                                                       long_mel):
+    """A mel whose last chunk is padded to a static size: equal to the Keras path (1e-4 relative) except in the
+    last 10 frames, where the padding is within the network's reach."""
+    hop = tiny_model_and_mel[0].audio.hop_length
+    keras_vocoder, lite = load_vocoder(tiny_run), load_vocoder(tflite_dir / "float32.tflite")
+    keras_vocoder.first_chunk_frames, keras_vocoder.chunk_frames = SIZES
+    mel = long_mel[:200]  # chunks [0, 72), [40, 160), [128, 200): the last runs padded in the 72-frame signature
+    keras_audio, lite_audio = keras_vocoder.vocode(mel, seed=5), lite.vocode(mel, seed=5)
+    away = slice(0, (len(mel) - 10) * hop)
+    assert np.linalg.norm(lite_audio[away] - keras_audio[away]) / np.linalg.norm(keras_audio[away]) <= 1e-4
+    assert len(lite_audio) == len(keras_audio) == len(mel) * hop
+
+
+def test_quantized_variants_run_any_length(tflite_dir, long_mel):
     for name in VARIANTS:
         vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
-        for frames in (7, 33):
-            audio = vocoder.vocode(mel[:frames])
+        for frames in (7, 100, 230):
+            audio = vocoder.vocode(long_mel[:frames])
             assert audio.shape == (frames * vocoder.metadata.audio.hop_length,) and np.isfinite(audio).all(), name
 
 
@@ -55,14 +103,14 @@ def test_runner_checks_input_before_invoke(tflite_dir):
 
 
 def test_metadata_from_another_export_or_malformed_is_named(tflite_dir, tmp_path):
-    import shutil
-
     model = tmp_path / "float16.tflite"
     shutil.copy(tflite_dir / "float16.tflite", model)
     meta = json.loads((tflite_dir / "wavegrad.json").read_text())
-    meta["audio"]["n_mels"] = 80
-    (tmp_path / "wavegrad.json").write_text(json.dumps(meta))
+    (tmp_path / "wavegrad.json").write_text(json.dumps({**meta, "audio": {**meta["audio"], "n_mels": 80}}))
     with pytest.raises(MetadataError, match="says 80 mel bins, but float16.tflite takes 64"):
+        LiteRTVocoder(model)
+    (tmp_path / "wavegrad.json").write_text(json.dumps({**meta, "chunk_frames": [32]}))
+    with pytest.raises(MetadataError, match=r"lists chunk sizes \[32\], but float16.tflite has signatures"):
         LiteRTVocoder(model)
     (tmp_path / "wavegrad.json").write_text("{not json")
     with pytest.raises(MetadataError, match=r"wavegrad.json: not JSON"):
@@ -76,8 +124,6 @@ def test_infer_cli_runs_a_tflite_file_without_tensorflow(tflite_dir, tmp_path):
               "from wavegrad_tf import cli, infer; infer.define_flags(); cli.run(infer.main)")
     out = run_module(["-c", script])
     assert "wrote" in out.stdout
-    import soundfile as sf
-
     assert sf.info(tmp_path / "o.wav").frames == sf.info(SPEECH[2]).frames
 
 

@@ -49,7 +49,9 @@ def prior_std(log_mel, cfg):
     if d.prior_energy_max is None:
         raise ValueError("diffusion.prior_energy_max: not set (training measures it on its data)")
     std = tf.clip_by_value(mel_lib.frame_energy(log_mel, cfg.audio) / d.prior_energy_max, d.prior_std_min, 1.0)
-    return tf.repeat(std, cfg.audio.hop_length, axis=-1)
+    # Held over the hop by a broadcast multiply and a reshape (tf.repeat becomes TFLite's TILE, outside XNNPACK).
+    held = std[..., None] * tf.ones([cfg.audio.hop_length])
+    return tf.reshape(held, tf.concat([tf.shape(std)[:-1], [-1]], 0))
 
 
 def sample(eps_fn: Callable, mel, hop_length: int, betas: np.ndarray,

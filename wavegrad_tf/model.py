@@ -16,8 +16,12 @@ def _lrelu(x):
 
 
 def _upsample(x, factor: int):
-    # Nearest-neighbour repetition: parameter-free, and a plain builtin in TFLite.
-    return x if factor == 1 else ops.repeat(x, factor, axis=1)
+    """Nearest-neighbour repetition along time, as a broadcast multiply and a reshape: parameter-free, and
+    (unlike ops.repeat, which becomes TFLite's TILE) run by XNNPACK."""
+    if factor == 1:
+        return x
+    held = ops.expand_dims(x, 2) * ops.ones((1, 1, factor, 1), x.dtype)
+    return ops.reshape(held, (-1, ops.shape(x)[1] * factor, x.shape[-1]))
 
 
 _LRELU_GAIN = 2.0 / (1.0 + 0.2**2)  # keeps the variance through a LeakyReLU(0.2) (He et al. 2015)
