@@ -65,6 +65,7 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
     """Trains the run from its state until the counted CPU time reaches `until_cpu`; returns the new state."""
 
     from wavegrad_tf import data, train
+    from wavegrad_tf.audio import DEMO_CORPUS
     from wavegrad_tf.config import load_config
     from wavegrad_tf.trainer import Trainer
 
@@ -77,7 +78,7 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
         if state["steps"]:
             (checkpoints / "checkpoint").write_text(f'model_checkpoint_path: "ckpt-{state["steps"]}"\n')
     cfg = load_config(config, overrides)
-    corpus = data.prepare_corpus(data_dir or data.DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
+    corpus = data.prepare_corpus(data_dir or DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
     clips, held_out = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
     cfg = train.measure_prior(cfg, clips)
     trainer = Trainer(cfg, run)
@@ -137,6 +138,7 @@ def lmnt_train_segment(run: str, config: str, overrides: list, data_dir, until_c
     import torch
 
     from wavegrad_tf import data
+    from wavegrad_tf.audio import DEMO_CORPUS
     from wavegrad_tf.config import load_config
 
     lmnt = _import_lmnt()
@@ -157,7 +159,7 @@ def lmnt_train_segment(run: str, config: str, overrides: list, data_dir, until_c
     learner = lmnt.learner.WaveGradLearner(str(run), model, None, optimizer, params)
     if state["steps"]:
         learner.load_state_dict(torch.load(run / f"weights-{state['steps']}.pt", weights_only=False))
-    corpus = data.prepare_corpus(data_dir or data.DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
+    corpus = data.prepare_corpus(data_dir or DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
     clips, held_out = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
     data.save_split(run / "data_split.json", corpus, clips, held_out)
     batches = iter(data.dataset(clips, cfg, cfg.train.batch_size, seed=cfg.train.seed + learner.step))

@@ -64,3 +64,17 @@ def tiny_vocoder(tiny_run):
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
     return KerasVocoder.from_run(tiny_run)
+
+
+# Chunk sizes of the tiny TFLite export: a first chunk above twice the 32-frame overlap, then a larger one.
+TFLITE_SIZES = (72, 120)
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tiny_run, tmp_path_factory):
+    """The tiny run exported as static-shape TFLite files (every variant): their folder."""
+    from export.tflite import export_tflite
+
+    out = tmp_path_factory.mktemp("tflite")
+    export_tflite(tiny_run, out, chunk_frames=TFLITE_SIZES)
+    return out

@@ -5,20 +5,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SPEECH, run_module
-from export.tflite import VARIANTS, export_tflite
+from conftest import SPEECH, TFLITE_SIZES as SIZES, run_module
+from export.tflite import VARIANTS
 from wavegrad_tf.runtime import InputError, MetadataError
 from wavegrad_tf.vocoders import load_vocoder
 from wavegrad_tf.vocoders.litert import DYNAMIC_SHAPE_OPS, FORBIDDEN_OPS, LiteRTVocoder
 
-SIZES = (72, 120)
 
 
 @pytest.fixture(scope="module")
-def tflite_dir(tiny_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tflite")
-    export_tflite(tiny_run, out, chunk_frames=SIZES)
-    return out
+def tflite_dir(tiny_tflite):
+    return tiny_tflite
 
 
 def test_every_graph_is_static_builtin_only_with_no_variables(tflite_dir):

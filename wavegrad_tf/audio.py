@@ -13,6 +13,8 @@ import soundfile as sf
 from wavegrad_tf.errors import UserError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+# The bundled corpus: what training uses without --data_dir.
+DEMO_CORPUS = Path(__file__).resolve().parent / "demo_data" / "speech"
 # Peak below -60 dBFS: nothing a vocoder can learn from.
 SILENCE_PEAK = 1e-3
 

@@ -1,5 +1,6 @@
 """What every command-line tool shares: a user error is one line on stderr and exit status 2 (a traceback
-only with --verbose); anything else is an internal error and keeps its traceback."""
+only with --verbose); Ctrl-C is one line and status 130 (what was saved was said before); anything else is
+an internal error and keeps its traceback."""
 
 from __future__ import annotations
 
@@ -23,5 +24,10 @@ def run(main) -> None:
                 raise
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            if flags.FLAGS.verbose:
+                raise
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
 
     app.run(guarded)

@@ -213,8 +213,41 @@ class Config:
         return _plain(dataclasses.asdict(self))
 
     def save(self, path: str | os.PathLike) -> None:
-        with open(path, "w") as f:
+        """Written whole or not at all (a temporary file renamed over the old one)."""
+        tmp = Path(f"{path}.tmp")
+        with open(tmp, "w") as f:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+        os.replace(tmp, path)
+
+
+# What a resumed run may change: how it trains and samples, not the network, its features or its noise.
+RESUMABLE = ("name", "train.", "diffusion.inference_schedule")
+
+
+def resume_config(stored: Config, new: Config) -> tuple[Config, list[str]]:
+    """The config a run resumes with: `new`, where it differs from `stored` only in RESUMABLE fields (PriorGrad's
+    measured normaliser kept), and the accepted changes as "field: old -> new" lines. Any other difference
+    is a ConfigError naming each field with its old and new value."""
+    if new.diffusion.prior_energy_max is None:
+        new = dataclasses.replace(new, diffusion=dataclasses.replace(
+            new.diffusion, prior_energy_max=stored.diffusion.prior_energy_max))
+    old, now = _flatten(stored.to_dict()), _flatten(new.to_dict())
+    changed = [(k, old.get(k), now.get(k)) for k in sorted(set(old) | set(now)) if old.get(k) != now.get(k)]
+    refused = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not k.startswith(RESUMABLE)]
+    if refused:
+        raise ConfigError("the run was trained with other network, feature or noise settings; resuming would "
+                          "change " + "; ".join(refused) + " (train a new run, or resume with the same settings)")
+    return new, [f"{k}: {a!r} -> {b!r}" for k, a, b in changed]
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _positive(field: str, value) -> None:

@@ -25,7 +25,6 @@ from wavegrad_tf import diffusion, mel, schedules
 from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio
 from wavegrad_tf.config import Config
 
-DEMO_CORPUS = Path(__file__).resolve().parent / "demo_data" / "speech"
 PIECE_SECONDS = 30
 
 
@@ -65,8 +64,9 @@ def _prepare_one(path: Path, cfg: Config, cache_dir: Path) -> list[Clip]:
         raise AudioError(path, "missing")
     stem = _cache_stem(path, cfg, cache_dir)
     index = stem.with_suffix(".json")
-    if index.exists():
-        return [Clip(**c) for c in json.loads(index.read_text())]
+    if index.exists():  # pieces are named relative to the index, so a copied or moved cache still works
+        return [Clip(c["source"], str(index.parent / Path(c["cache"]).name), c["num_samples"])
+                for c in json.loads(index.read_text())]
     audio = load_audio(path, cfg.audio.sample_rate)
     check_audio(audio, path, cfg.train.segment_length)
     pad = cfg.audio.win_length // 2
@@ -79,10 +79,10 @@ def _prepare_one(path: Path, cfg: Config, cache_dir: Path) -> list[Clip]:
             break  # a short tail adds no crop position the previous pieces lack much of
         cache = Path(f"{stem}-{k}.pcm")
         cache.write_bytes(padded[begin:begin + n + 2 * pad].tobytes())
-        clips.append(Clip(str(path), str(cache), n))
+        clips.append(Clip(str(path.resolve()), str(cache), n))
     # Written last and atomically: a crash or a concurrent worker never leaves a partial entry.
     tmp = index.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps([dataclasses.asdict(c) for c in clips]))
+    tmp.write_text(json.dumps([{**dataclasses.asdict(c), "cache": Path(c.cache).name} for c in clips]))
     os.replace(tmp, index)
     return clips
 
@@ -91,7 +91,7 @@ def prepare_corpus(data_dir: str | os.PathLike, cfg: Config, cache_dir: str | os
                    workers: Optional[int] = None) -> Corpus:
     """Decodes and caches every file in parallel; returns the usable clips and the skipped files."""
     files = list_audio_files(data_dir)
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir).resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)
     clips, skipped = [], {}
     with concurrent.futures.ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
@@ -102,7 +102,7 @@ def prepare_corpus(data_dir: str | os.PathLike, cfg: Config, cache_dir: str | os
                 skipped[str(path)] = e.description
                 logging.warning("skipping %s", e)
     corpus = Corpus(clips, skipped)
-    logging.info("data %s: %s", data_dir, corpus.summary())
+    logging.info("data: %s", corpus.summary())
     return corpus
 
 

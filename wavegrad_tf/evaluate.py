@@ -61,6 +61,14 @@ def evaluation_files(model: str | os.PathLike, audio_dir: Optional[str | os.Path
     return [Path(p) for p in json.loads(split.read_text())["validation"]]
 
 
+def check_metrics(names) -> list[str]:
+    names = list(names or metrics.METRICS)
+    unknown = [n for n in names if n not in metrics.METRICS]
+    if unknown:
+        raise UserError(f"--metrics: unknown {unknown}; expected any of {list(metrics.METRICS)}")
+    return names
+
+
 def score(audio: np.ndarray, reference: np.ndarray, audio_cfg, names, ground_truth: bool = False) -> dict:
     """{metric: value}; NaN where the metric failed on this clip (the error is logged), None where the
     metric does not apply (an intrusive metric of the recording against itself)."""
@@ -83,6 +91,7 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
              plot_files: int = 3, precision: str = "float32") -> dict:
     """Scores every clip, writes the outputs to `output` and returns the results dict (results.json)."""
     files = evaluation_files(model, audio_dir)[:max_files]
+    metric_names = check_metrics(metric_names)
     vocoder = load_vocoder(model, schedule, iterations, precision)
     return evaluate_vocoder(vocoder, files, output, str(model), seed, griffin_lim_iterations, metric_names,
                             plot_files)
@@ -91,10 +100,7 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
 def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_lim_iterations: int = 32,
                      metric_names=None, plot_files: int = 3) -> dict:
     """`evaluate` for any `wavegrad_tf.runtime.Vocoder` and a list of files."""
-    names = list(metric_names or metrics.METRICS)
-    unknown = [n for n in names if n not in metrics.METRICS]
-    if unknown:
-        raise UserError(f"--metrics: unknown {unknown}; expected any of {list(metrics.METRICS)}")
+    names = check_metrics(metric_names)
     missing = {n: metrics.missing_packages(n) for n in names}
     missing = {n: f"missing: pip install {' '.join(p)}" for n, p in missing.items() if p}
     for name, why in missing.items():

@@ -19,7 +19,7 @@ from absl import flags
 from wavegrad_tf import cli
 
 FLAGS = flags.FLAGS
-PROGRESS_SECONDS = 10.0
+LONG_SECONDS = 60.0  # longer input gets a progress line at every tenth
 
 
 def define_flags():
@@ -57,7 +57,7 @@ def vocode_file(model: str, input_path: str, output_path: str, iterations: Optio
     vocoder = vocoder or load_vocoder(model, schedule, iterations, precision, threads)
     if chunk_frames:
         vocoder.chunk_frames = chunk_frames
-    rate, written, start, shown = audio_cfg.sample_rate, 0, time.monotonic(), time.monotonic()
+    rate, written, start, shown = audio_cfg.sample_rate, 0, time.monotonic(), seconds / 10
     partial = output.with_name(f".{output.name}.partial")
     try:
         kind = output.suffix[1:].upper()
@@ -67,9 +67,9 @@ def vocode_file(model: str, input_path: str, output_path: str, iterations: Optio
                     piece = piece[:max(0, samples - written)]
                 f.write(piece.clip(-1.0, 1.0))
                 written += len(piece)
-                if progress and time.monotonic() - shown > PROGRESS_SECONDS:
-                    shown = time.monotonic()
-                    print(f"vocoded {written / rate:.1f} of {seconds:.1f} s ({(shown - start) / max(written / rate, 1e-9):.2f}"
+                if progress and seconds > LONG_SECONDS and written / rate >= shown:
+                    shown += seconds / 10
+                    print(f"vocoded {written / rate:.1f} of {seconds:.1f} s ({(time.monotonic() - start) / (written / rate):.3f}"
                           " s per second of audio)", file=progress, flush=True)
         os.replace(partial, output)  # the output appears whole or not at all
     finally:

@@ -25,15 +25,19 @@ def _upsample(x, factor: int):
 
 
 _LRELU_GAIN = 2.0 / (1.0 + 0.2**2)  # keeps the variance through a LeakyReLU(0.2) (He et al. 2015)
-_BRANCH_GAIN = 0.01  # a UBlock half's last conv starts small, so the stack starts near its residual path
+_BRANCH_GAIN = 0.01  # convs that start small: a UBlock half's last, so the stack starts near its residual path
 
 
-def _conv(channels: int, kernel: int, init: str, gain: float = 1.0, **kwargs) -> layers.Conv1D:
-    """A 'same' Conv1D. init "glorot" is Keras' default; "fan_in" draws with variance gain / fan_in, so
-    activations keep their scale through the network and the untrained output has std about 1."""
-    initializer = ("glorot_uniform" if init == "glorot" else
-                   keras.initializers.VarianceScaling(gain, "fan_in", "truncated_normal"))
-    return layers.Conv1D(channels, kernel, padding="same", kernel_initializer=initializer, **kwargs)
+def _conv(channels: int, kernel: int, init: str, gain: float = 1.0, bias: float | list = 0.0,
+          **kwargs) -> layers.Conv1D:
+    """A 'same' Conv1D. init "glorot" is Keras' default (zero bias); "fan_in" draws with variance gain / fan_in,
+    so activations keep their scale through the network and the untrained output has std about 1, and starts
+    the bias at `bias`."""
+    if init == "glorot":
+        return layers.Conv1D(channels, kernel, padding="same", **kwargs)
+    return layers.Conv1D(channels, kernel, padding="same",
+                         kernel_initializer=keras.initializers.VarianceScaling(gain, "fan_in", "truncated_normal"),
+                         bias_initializer=keras.initializers.Constant(bias), **kwargs)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -69,7 +73,10 @@ class FiLM(layers.Layer):
         self.channels, self.out_channels, self.noise_scale, self.init = channels, out_channels, noise_scale, init
         self.encoding = NoiseLevelEncoding(channels, noise_scale, name="encoding")
         self.input_conv = _conv(channels, 3, init, dtype=self.dtype_policy, name="input_conv")
-        self.output_conv = _conv(2 * out_channels, 3, init, dtype=self.dtype_policy, name="output_conv")
+        # fan_in: scale starts near 1 and shift near 0, so the untrained UBlocks respond about linearly to the
+        # noisy waveform (a random scale compounds through the stack and diverges when sampling from noise).
+        self.output_conv = _conv(2 * out_channels, 3, init, _BRANCH_GAIN, [1.0] * out_channels + [0.0] * out_channels,
+                                 dtype=self.dtype_policy, name="output_conv")
 
     def call(self, x, noise_level):
         h = _lrelu(self.input_conv(x))

@@ -225,13 +225,16 @@ class MelDistance:
 
     def check(self) -> None:
         """Fails here, with the reason, what would otherwise fail inside every worker."""
-        from wavegrad_tf import runs
+        from wavegrad_tf.config import load_config
 
-        if not runs.read_config(self.model_dir).diffusion.continuous:
+        folder = pretrained.resolve(self.model_dir)
+        if not (folder / "config.yaml").exists():
+            raise UserError(f"--model {self.model_dir}: no config.yaml (is it a training run's folder?)")
+        if not load_config(folder / "config.yaml").diffusion.continuous:
             raise UserError(f"--model {self.model_dir}: a discrete-index model (diffusion.continuous: false) "
                             "samples only with its training schedule")
-        if not runs.checkpoints(pretrained.resolve(self.model_dir)):
-            raise UserError(f"--model {self.model_dir}: no checkpoint in {self.model_dir}/checkpoints")
+        if not list((folder / "checkpoints").glob("ckpt-*.index")):
+            raise UserError(f"--model {self.model_dir}: no checkpoint in {folder / 'checkpoints'}")
 
     def settings(self) -> dict:
         return {"model": os.path.abspath(self.model_dir), "files": self.files, "clip_seconds": self.clip_seconds,

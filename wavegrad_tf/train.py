@@ -13,6 +13,7 @@ from pathlib import Path
 from absl import flags
 
 from wavegrad_tf import cli
+from wavegrad_tf.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -47,21 +48,36 @@ def measure_prior(cfg, clips):
 def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),
         strategy_name: str = "default", tpu: str = "", cache_dir: str | None = None) -> dict:
     """Trains to `steps`; returns the last logged metrics. The library entry point behind the CLI."""
+    from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files
+    from wavegrad_tf.config import load_config, resume_config
+
+    # Everything a user can get wrong is checked before TensorFlow loads and before anything is written.
+    cfg = load_config(config, list(overrides))
+    stored = Path(model_dir) / "config.yaml"
+    if stored.exists():  # a resume
+        cfg, changes = resume_config(load_config(stored), cfg)
+        for change in changes:
+            print(f"resuming with {change}", flush=True)
+    data_dir = data_dir or DEMO_CORPUS
+    list_audio_files(data_dir)
+
     from wavegrad_tf import data
-    from wavegrad_tf.config import load_config
     from wavegrad_tf.trainer import Trainer, make_strategy
 
-    cfg = load_config(config, list(overrides))
     strategy = make_strategy(strategy_name, tpu)
-    corpus = data.prepare_corpus(data_dir or data.DEMO_CORPUS, cfg,
-                                 cache_dir or Path(model_dir) / "audio_cache")
+    corpus = data.prepare_corpus(data_dir, cfg, cache_dir or Path(model_dir) / "audio_cache")
     print(corpus.summary(), flush=True)
     for path, reason in corpus.skipped.items():
         print(f"  skipped {path}: {reason}", flush=True)
     train, val = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
     cfg = measure_prior(cfg, train)
     trainer = Trainer(cfg, model_dir, strategy)
+    if trainer.global_step > steps:
+        raise UserError(f"--steps {steps}: the run in {model_dir} is already at step {trainer.global_step}; "
+                        "expected a larger --steps to train further")
     data.save_split(trainer.model_dir / "data_split.json", corpus, train, val)
+    if trainer.global_step == steps:
+        print(f"{model_dir} is already at step {steps}: nothing to train", flush=True)
     print(f"{cfg.name}: {trainer.model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
           f"{len(train)} training / {len(val)} validation pieces", flush=True)
     return trainer.fit(train, val, steps)

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import data, diffusion, mel, schedules
+from wavegrad_tf import data, diffusion, mel, runs, schedules
 from wavegrad_tf.config import Config
 from wavegrad_tf.model import build_model, checkpoint_variables
 
@@ -63,7 +63,6 @@ class Trainer:
         self.model_dir = model_dir if self.chief else model_dir / "workers" / str(
             self.strategy.cluster_resolver.task_id)
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.model_dir / "config.yaml")
         float16 = cfg.train.precision == "mixed_float16"
         with self.strategy.scope():
             self.model = build_model(cfg, dtype=cfg.train.precision)
@@ -86,10 +85,25 @@ class Trainer:
                                               step=self.step, **({"ema": self.ema} if self.ema else {}))
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints",
                                                   max_to_keep=cfg.train.keep_checkpoints)
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
-            print(f"resumed from {self.manager.latest_checkpoint} at step {self.global_step}", flush=True)
+        self._restore()
+        # Only after a successful restore: a refused or failed resume leaves the run as it was.
+        cfg.save(self.model_dir / "config.yaml")
         self._distributed_step = tf.function(self._distributed_step_fn)
+
+    def _restore(self) -> None:
+        """Resumes from the newest intact checkpoint; a corrupt one is named and skipped with a warning."""
+        errors = []
+        for prefix in runs.checkpoints(self.model_dir):
+            try:
+                self.checkpoint.restore(prefix).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
+                errors.append(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                logging.warning("%s; trying the one before", errors[-1])
+                continue
+            print(f"resumed from {prefix} at step {self.global_step}", flush=True)
+            return
+        if errors:
+            raise runs.RunError(f"{self.model_dir}: no intact checkpoint to resume: " + "; ".join(errors))
 
     # -- the step -------------------------------------------------------------------------
     def _replica_step(self, batch):
@@ -179,8 +193,8 @@ class Trainer:
                 if validator and step % cfg.validate_every == 0:
                     last.update(validator(step))
         except KeyboardInterrupt:
-            logging.warning("interrupted at step %d: saving a checkpoint", self.global_step)
             self.save()
+            print(f"interrupted at step {self.global_step}: saved {self.manager.latest_checkpoint}", flush=True)
             raise
         self.save()
         if validator and self.global_step % cfg.validate_every:
@@ -251,7 +265,12 @@ class Validator:
             conditioning = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
             pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, conditioning], training=False)
             losses[f"val_loss_{level}"] = float(tf.reduce_mean(noise_loss(self.noise, pred, self.std)))
-        fake = tf.constant(self.vocoder.vocode(self.mel[0].numpy(), seed=0)[None])
+        try:
+            fake = tf.constant(self.vocoder.vocode(self.mel[0].numpy(), seed=0)[None])
+        except FloatingPointError as e:  # a young model's samples can diverge: report it, keep training
+            logging.warning("validation at step %d: %s", step, e)
+            losses["val_mel_l1"] = float("nan")
+            return losses
         losses["val_mel_l1"] = float(mel.log_mel_l1(fake, self.audio[:1], self.cfg.audio))
         real_mel = mel.log_mel_spectrogram(self.audio[:1], self.cfg.audio)
         fake_mel = mel.log_mel_spectrogram(tf.clip_by_value(fake, -1, 1), self.cfg.audio)

@@ -75,8 +75,9 @@ def open_input(path: str | os.PathLike, audio: AudioConfig) -> tuple[Iterator[np
     if path.suffix.lower() == ".npy":
         try:
             mel = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:  # pickled objects, a truncated header
-            raise InputError(f"--input {path}: not a NumPy array file of numbers ({e})") from None
+        except (ValueError, OSError, EOFError):  # not .npy data (numpy takes it for a pickle), a cut header
+            raise InputError(f"--input {path}: not a NumPy .npy array; expected a float array [frames, "
+                             f"{audio.n_mels}] saved with numpy.save") from None
         if mel.ndim != 2:
             check_mel(mel, audio, str(path))  # raises, naming the shape
         blocks = range(0, max(len(mel), 1), MEL_BLOCK)

@@ -56,6 +56,8 @@ class Vocoder(abc.ABC):
         while True:
             chunk, last = frames.take(begin, begin + size)
             audio = np.array(self.synthesize(chunk, begin * hop, noise), np.float32)
+            if not np.all(np.isfinite(audio)):  # never handed on as if it were audio
+                raise FloatingPointError(f"{self.name}: non-finite audio for frames {begin} to {begin + len(chunk)}")
             if tail is not None:
                 audio[:len(tail)] = audio[:len(tail)] * fade + tail
             if last:
