@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+
+import numpy as np
 import multiprocessing
 import os
 import resource
@@ -45,6 +47,10 @@ RECIPES = {
     "chosen": SCALED + ["train.ema_decay=0.999", "diffusion.prior=priorgrad", "train.precision=mixed_bfloat16"]
     + LEARNING_RATE,
 }
+# The chosen recipe on a network twice as wide (about 4x the compute per step): a size, not a recipe.
+RECIPES["chosen-wide"] = RECIPES["chosen"] + [
+    "model.mel_channels=256", "model.upsample_channels=[192,192,128,96,64]",
+    "model.downsample_channels=[32,64,96,128,192]"]
 METRICS = ("log_mel_l1", "mr_stft", "pesq_wb", "stoi", "dnsmos_ovrl")
 SCHEDULE = "manual-6"
 
@@ -222,16 +228,17 @@ def in_process(fn, *args):
         return pool.apply(fn, args)
 
 
-def held_out_files(output: Path) -> list:
-    """The clips every recipe holds out (the same corpus and seed give the same split)."""
-    return json.loads(next(output.glob("*/run/data_split.json")).read_text())["validation"]
+def held_out_files(output: Path, count: int) -> list:
+    """`count` of the clips every recipe holds out (the same corpus and seed give the same split), spread over them."""
+    files = sorted(json.loads(next(output.glob("*/run/data_split.json")).read_text())["validation"])
+    return [files[int(i)] for i in np.linspace(0, len(files) - 1, min(count, len(files)))]
 
 
 def run_benchmark(args) -> dict:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     settings = {"config": args.config, "override": args.override, "data_dir": args.data_dir,
-                "budget_minutes": args.budget_minutes, "points": args.points}
+                "budget_minutes": args.budget_minutes, "points": args.points, "eval_files": args.eval_files}
     settings_path = output / "settings.json"
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise SystemExit(f"{output} holds a benchmark with other settings ({settings_path}); use a new --output")
@@ -250,7 +257,7 @@ def run_benchmark(args) -> dict:
             lmnt = name == "lmnt"
             trained = in_process(lmnt_train_segment if lmnt else train_segment, str(output / name / "run"),
                                  args.config, overrides, args.data_dir, target, state)
-            files = held_out_files(output)
+            files = held_out_files(output, args.eval_files)
             where = str(output / name / f"eval-{int(target)}")
             scores = (in_process(evaluate_lmnt, str(output / name / "run"), where, files, args.config, overrides,
                                  trained["steps"]) if lmnt else
@@ -322,6 +329,7 @@ def main():
     parser.add_argument("--recipes", default=",".join(RECIPES), help=f"Any of {', '.join(RECIPES)}, lmnt.")
     parser.add_argument("--budget_minutes", type=float, default=20.0, help="Training CPU-minutes per recipe.")
     parser.add_argument("--points", type=int, default=4, help="Evaluations along the budget.")
+    parser.add_argument("--eval_files", type=int, default=8, help="Held-out clips scored at each point.")
     args = parser.parse_args()
     args.recipes = args.recipes.split(",")
     for name in args.recipes:
