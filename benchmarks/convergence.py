@@ -247,7 +247,7 @@ def run_benchmark(args) -> dict:
     targets = [budget * (k + 1) / args.points for k in range(args.points)]
     for target in targets:  # round-robin: every recipe reaches a point before any goes further
         for name in args.recipes:
-            overrides = TODAY + list(args.override) + (RECIPES.get(name, []))
+            overrides = TODAY + RECIPES.get(name, []) + list(args.override)
             state_path = output / name / "state.json"
             state = json.loads(state_path.read_text()) if state_path.exists() else {
                 "cpu_seconds": 0.0, "steps": 0, "points": []}
