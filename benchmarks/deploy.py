@@ -1,13 +1,19 @@
-"""Size, peak memory, speed and quality of each deployment artefact of a trained run.
+"""Size, memory, speed, time to first audio and quality of every deployment artefact of a trained model.
 
-    python benchmarks/deploy.py --model_dir runs/demo
+    python benchmarks/deploy.py --model runs/demo
+    python benchmarks/deploy.py --model base-random          # WaveGrad Base with random weights: speed and memory
 
-Exports the SavedModel and every TFLite variant to a temporary folder, then, each in a fresh process
-(so peak RSS is its own): file size, peak resident memory while vocoding, the 6-iteration real-time
-factor on 10 s of the run's held-out speech (median of --repeats), and the change against the float32
-TFLite graph on the same mel: log-mel L1 and multi-resolution STFT distance (wavegrad_tf.metrics). All
-graphs draw their own noise, so quality is compared as distances of each output to the original
-speech, with float32's as the reference.
+Exports the SavedModel and every static-shape TFLite variant into --work, then measures each artefact in a
+fresh process (so its peak RSS is its own), on --seconds of real speech (the run's held-out and training
+clips, or the bundled corpus), 6 iterations, --threads threads, after one warm-up pass:
+  RTF            compute seconds per second of audio (median of --repeats whole `vocode` calls)
+  first audio    seconds from `stream()` to its first piece (median of --repeats; every path starts with an
+                 80-frame chunk, the TFLite export's smallest)
+  GFLOP/s        the network's convolution FLOPs (counted from its layers) over the RTF's time
+  peak RSS       the process's maximum resident memory (model, interpreter arenas, input and output)
+  vs float32     every path gets the same position-keyed noise, so the relative L2 distance of its audio to
+                 the Keras float32 audio is the precision's own error; log-mel L1 to the speech beside it.
+--long also vocodes 10 minutes with the TFLite runner, to show its memory does not grow with the input.
 """
 
 from __future__ import annotations
@@ -17,101 +23,179 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 WORKER = r"""
 import json, resource, statistics, sys, time
 import numpy as np
-kind, path, mel_path, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+kind, model, mel_path, repeats, out_path, threads = sys.argv[1:7]
+repeats, threads = int(repeats), int(threads)
 mel = np.load(mel_path)
-if kind == "saved_model":
+start = time.perf_counter()
+if kind.startswith("keras"):
     import tensorflow as tf
-    fn = tf.saved_model.load(path).signatures["serving_default"]
-    run = lambda: fn(mel=tf.constant(mel[None]), lengths=tf.constant([len(mel)], tf.int32))["audio"].numpy()[0]
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    from wavegrad_tf.vocoders.checkpoint import KerasVocoder
+    vocoder = KerasVocoder.from_run(model, precision=kind.split(":")[1])
+elif kind == "saved_model":
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    from wavegrad_tf.vocoders import load_vocoder
+    vocoder = load_vocoder(model)
 else:
-    from wavegrad_tf.litert import LiteRTVocoder
-    vocoder = LiteRTVocoder(path)
-    chunk = int(sys.argv[6])
-    run = lambda: (vocoder.vocode(mel, seed=0, chunk_frames=chunk, overlap_frames=16) if chunk else
-                   vocoder.vocode(mel, seed=0, chunk_frames=len(mel) + 1, overlap_frames=0))
-audio = run()
-times = []
+    from wavegrad_tf.vocoders.litert import LiteRTVocoder
+    vocoder = LiteRTVocoder(model, threads=threads)
+loaded = time.perf_counter() - start
+if kind != "tflite":
+    vocoder.first_chunk_frames = 80  # the TFLite export's smallest chunk: first audio compared like for like
+audio = vocoder.vocode(mel, seed=0)  # warm-up: traces, arenas, delegate
+times, firsts = [], []
 for _ in range(repeats):
-    t = time.perf_counter(); audio = run(); times.append(time.perf_counter() - t)
-np.save(sys.argv[5], audio)
-print(json.dumps({"seconds": statistics.median(times), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
+    t = time.perf_counter(); next(vocoder.stream(mel, seed=0)); firsts.append(time.perf_counter() - t)
+np.save(out_path, audio)
+print(json.dumps({"seconds": statistics.median(times), "first_audio": statistics.median(firsts), "load": loaded,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+def forward_gflops_per_second_of_audio(cfg) -> float:
+    """Convolution FLOPs (2 x multiply-adds) of one forward pass, per second of audio, counted from the layers."""
+    import keras
+
+    from wavegrad_tf.model import build_model
+
+    model, frames, total = build_model(cfg), 100, [0]
+    originals = {cls: cls.call for cls in (keras.layers.Conv1D, keras.layers.DepthwiseConv1D)}
+
+    def counting(cls):
+        def call(self, x):
+            y = originals[cls](self, x)
+            k, c_in = self.kernel.shape[0], x.shape[-1]
+            total[0] += 2 * k * (c_in * y.shape[-1] if cls is keras.layers.Conv1D else c_in) * y.shape[1]
+            return y
+        return call
+
+    for cls in originals:
+        cls.call = counting(cls)
+    try:
+        model([np.zeros((1, frames * cfg.audio.hop_length), "f4"), np.full((1, frames, cfg.audio.n_mels), -5, "f4"),
+               np.array([0.5], "f4")])
+    finally:
+        for cls, call in originals.items():
+            cls.call = call
+    return total[0] / (frames * cfg.audio.hop_length / cfg.audio.sample_rate) / 1e9
+
+
+def random_base_run(folder: Path) -> Path:
+    """A run folder holding WaveGrad Base with random weights (the paper's features, PriorGrad's prior)."""
+    if (folder / "config.yaml").exists():
+        return folder
+    from wavegrad_tf.config import load_config
+    from wavegrad_tf.trainer import Trainer
+
+    cfg = load_config("base", ["diffusion.prior=priorgrad", "diffusion.prior_energy_max=7.0", "model.init=fan_in",
+                               "model.mel_mean=-5", "model.mel_std=2.5"])
+    trainer = Trainer(cfg, folder)
+    trainer.manager.save(checkpoint_number=1)
+    return folder
+
+
+def speech_mel(model: str, cfg, seconds: float):
+    """(mel, audio) of `seconds` of real speech at the model's rate: the run's held-out then training clips,
+    else the bundled corpus."""
+    from wavegrad_tf import mel as mel_lib
+    from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files, load_audio
+
+    split = Path(model) / "data_split.json"
+    files = (json.loads(split.read_text())["validation"] + json.loads(split.read_text())["train"]
+             if split.exists() else list_audio_files(DEMO_CORPUS))
+    pieces, total = [], 0
+    for path in files:
+        pieces.append(load_audio(path, cfg.audio.sample_rate))
+        total += len(pieces[-1])
+        if total >= seconds * cfg.audio.sample_rate:
+            break
+    speech = np.concatenate(pieces)[:int(seconds * cfg.audio.sample_rate)]
+    speech = speech[:len(speech) // cfg.audio.hop_length * cfg.audio.hop_length]
+    return mel_lib.log_mel_spectrogram(speech, cfg.audio, use_tf=False)[:-1], speech
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--model", required=True, help="A run folder, a pretrained name, or base-random.")
+    parser.add_argument("--work", default="exported/deploy-bench", help="Where the exports go (reused if present).")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--chunk_sweep", default="", help="e.g. 50,100,200,400: instead of the table, peak "
-                        "memory and RTF of the dynamic_int8 runner at these chunk sizes (16-frame overlap)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--long", action="store_true", help="Also 10 minutes through the TFLite runner.")
     args = parser.parse_args()
-    import numpy as np
 
     from export.saved_model import export_saved_model
     from export.tflite import VARIANTS, export_tflite
-    from wavegrad_tf import infer, metrics
-    from wavegrad_tf.audio import load_audio
-    from wavegrad_tf.mel import log_mel_spectrogram
+    from wavegrad_tf import mel as mel_lib, pretrained, runs
+    from wavegrad_tf.metrics import multi_resolution_stft_distance
 
-    cfg, _ = infer.load_model(args.model_dir)
-    split = json.loads((Path(args.model_dir) / "data_split.json").read_text())
-    speech = np.concatenate([load_audio(p, cfg.audio.sample_rate) for p in split["validation"] + split["train"]])
-    speech = speech[:int(args.seconds * cfg.audio.sample_rate)]
-    mel = log_mel_spectrogram(speech, cfg.audio).numpy()[:len(speech) // cfg.audio.hop_length]
-    audio_seconds = len(mel) * cfg.audio.hop_length / cfg.audio.sample_rate
+    work = Path(args.work) / Path(args.model).name
+    work.mkdir(parents=True, exist_ok=True)
+    model = str(random_base_run(work / "run") if args.model == "base-random" else pretrained.resolve(args.model))
+    cfg = runs.read_config(model)
+    if not (work / "saved_model").exists():
+        export_saved_model(model, work / "saved_model", "wavegrad", 1)
+    if not (work / "tflite" / "wavegrad.json").exists():
+        export_tflite(model, work / "tflite",
+                      calibration_audio=None if (Path(model) / "data_split.json").exists() else
+                      str(ROOT / "wavegrad_tf" / "demo_data" / "speech"))
+    mel, speech = speech_mel(model, cfg, args.seconds)
+    np.save(work / "mel.npy", mel)
+    seconds = len(mel) * cfg.audio.hop_length / cfg.audio.sample_rate
+    gflop = forward_gflops_per_second_of_audio(cfg) * 6  # six network passes per second of audio
 
-    def measure(tmp, kind, path, chunk=0):
-        out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), f"{tmp}/mel.npy", str(args.repeats),
-                              f"{tmp}/audio.npy", str(chunk)], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])
+    def measure(kind, path, mel_file):
+        out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), str(mel_file), str(args.repeats),
+                              str(work / "audio.npy"), str(args.threads)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if out.returncode:
+            raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1]), np.load(work / "audio.npy")
 
-    if args.chunk_sweep:
-        with tempfile.TemporaryDirectory() as tmp:
-            np.save(f"{tmp}/mel.npy", mel)
-            path = export_tflite(args.model_dir, f"{tmp}/tflite", variants=("dynamic_int8",))["dynamic_int8"]
-            print(f"{args.model_dir}: dynamic_int8 runner on {audio_seconds:.1f} s, medians of {args.repeats}")
-            print("| chunk (frames) | peak RSS (MB) | RTF |\n|---|---|---|")
-            for chunk in map(int, args.chunk_sweep.split(",")):
-                stats = measure(tmp, "tflite", path, chunk)
-                print(f"| {chunk} | {stats['peak_rss_mb']:.0f} | {stats['seconds'] / audio_seconds:.3f} |", flush=True)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(f"{tmp}/mel.npy", mel)
-        artefacts = {"SavedModel": ("saved_model", export_saved_model(args.model_dir, tmp, "wavegrad", 1))}
-        for name, path in export_tflite(args.model_dir, f"{tmp}/tflite").items():
-            if name in VARIANTS:
-                artefacts[f"TFLite {name}"] = ("tflite", path)
-        rows, reference = [], None
-        for name, (kind, path) in artefacts.items():
-            stats = measure(tmp, kind, path)
-            size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir() \
-                else Path(path).stat().st_size
-            audio = np.load(f"{tmp}/audio.npy")
-            distances = (metrics.log_mel_l1(audio, speech, cfg.audio),
-                         metrics.multi_resolution_stft_distance(audio, speech))
-            if name == "TFLite float32":
-                reference = distances
-            rows.append((name, size, stats, distances))
-    print(f"{args.model_dir} ({cfg.name}), {audio_seconds:.1f} s of held-out and training speech, "
-          f"{len(infer.schedule_for(cfg))} iterations, medians of {args.repeats}")
-    print("| artefact | size (MB) | peak RSS (MB) | RTF | log-mel L1 to speech (vs float32) "
-          "| MR-STFT distance to speech (vs float32) |")
-    print("|---|---|---|---|---|---|")
-    for name, size, stats, (mel_l1, stft) in rows:
-        print(f"| {name} | {size / 1e6:.2f} | {stats['peak_rss_mb']:.0f} | {stats['seconds'] / audio_seconds:.3f} "
-              f"| {mel_l1:.3f} ({mel_l1 - reference[0]:+.3f}) | {stft:.3f} ({stft - reference[1]:+.3f}) |")
+    artefacts = {"Keras float32 (TF graph)": ("keras:float32", model),
+                 "Keras bfloat16 (TF graph)": ("keras:bfloat16", model),
+                 "SavedModel": ("saved_model", work / "saved_model" / "wavegrad" / "1"),
+                 **{f"TFLite {v}": ("tflite", work / "tflite" / f"{v}.tflite") for v in VARIANTS}}
+    rows, reference = [], None
+    for name, (kind, path) in artefacts.items():
+        stats, audio = measure(kind, path, work / "mel.npy")
+        reference = audio if reference is None else reference
+        size = (sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir()
+                else Path(path).stat().st_size) if kind != "keras:float32" and kind != "keras:bfloat16" else None
+        rows.append((name, size, stats, float(np.linalg.norm(audio - reference) / np.linalg.norm(reference)),
+                     mel_lib.log_mel_l1(audio, speech, cfg.audio, use_tf=False),
+                     multi_resolution_stft_distance(audio, speech)))
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}`: {args.model} ({cfg.name}, "
+          f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
+          f"{args.threads} threads, medians of {args.repeats}\n")
+    print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "
+          "| log-mel L1 to speech | MR-STFT to speech |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, size, stats, rel, l1, stft in rows:
+        rtf = stats["seconds"] / seconds
+        print(f"| {name} | {'-' if size is None else f'{size / 1e6:.2f}'} | {stats['peak_rss_mb']:.0f} | {rtf:.3f} | "
+              f"{stats['first_audio']:.3f} | {gflop / rtf:.0f} | {rel:.2e} | {l1:.3f} | {stft:.3f} |")
+    if args.long:
+        long_mel = np.tile(mel, (int(np.ceil(600 / seconds)), 1))[:int(600 * cfg.audio.sample_rate / cfg.audio.hop_length)]
+        np.save(work / "long.npy", long_mel)
+        print("\n| TFLite dynamic_int8 input | peak RSS (MB) |\n|---|---|")
+        for label, mel_file in ((f"{seconds:.0f} s", work / "mel.npy"), ("600 s", work / "long.npy")):
+            stats, _ = measure("tflite", work / "tflite" / "dynamic_int8.tflite", mel_file)
+            print(f"| {label} | {stats['peak_rss_mb']:.0f} |")
 
 
 if __name__ == "__main__":

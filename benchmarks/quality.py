@@ -1,11 +1,11 @@
 """Quality and time of a trained run against the number of iterations and against the schedule.
 
-    python benchmarks/quality.py --model_dir runs/demo --searched runs/demo/search-{steps}/schedule.yaml \
+    python benchmarks/quality.py --model runs/demo --searched runs/demo/search-{steps}/schedule.yaml \
         --output docs/figures/quality
 
 Runs wavegrad_tf.evaluate (the same clips, seed and metrics) once per schedule: the searched schedule for
 every step count that has one (--searched is a pattern with {steps}), the presets, and ivanvovk's
-published 6-step search; each evaluation is kept in <model_dir>/quality/<schedule>/ and re-used. Prints
+published 6-step search; each evaluation is kept in <model>/quality/<schedule>/ and re-used. Prints
 two Markdown tables (best-known schedule per iteration count; every schedule) and writes <output>.png
 (each metric and the real-time factor against iterations) and <output>_schedules.png (bars per
 schedule; Griffin-Lim dashed).
@@ -26,7 +26,7 @@ COLUMNS = ("log_mel_l1", "mr_stft", "lsd_db", "mcd_db", "pesq_wb", "stoi", "dnsm
            "dnsmos_p808", "rtf")
 
 
-def schedules(pattern: str) -> dict:
+def candidate_schedules(pattern: str) -> dict:
     """{name: schedule spec}: searched files that exist, then the presets, then the published search."""
     from wavegrad_tf import schedules
 
@@ -42,20 +42,20 @@ def schedules(pattern: str) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--model", required=True, help="A training run folder or a pretrained name.")
     parser.add_argument("--searched", default="", help="schedule file pattern with {steps}")
     parser.add_argument("--output", default="docs/figures/quality")
     parser.add_argument("--max_files", type=int, default=None)
     args = parser.parse_args()
     from wavegrad_tf import evaluate, schedules
 
-    work = Path(args.model_dir) / "quality"  # each schedule's evaluate output
+    work = Path(args.model) / "quality"  # each schedule's evaluate output
     rows = {}
-    for name, spec in schedules(args.searched).items():
+    for name, spec in candidate_schedules(args.searched).items():
         cached = work / name / "results.json"
         # Re-use finished evaluations: the 1000-step one takes minutes.
         results = (json.loads(cached.read_text()) if cached.exists() else
-                   evaluate.evaluate(args.model_dir, work / name, schedule=spec, max_files=args.max_files))
+                   evaluate.evaluate(args.model, work / name, schedule=spec, max_files=args.max_files))
         rows[name] = {"steps": len(schedules.get_schedule(spec)), "last": schedules.noise_levels(
             schedules.get_schedule(spec))[-1], **results["mean"]["wavegrad"]}
         baseline = results["mean"]["griffin_lim"]
@@ -80,7 +80,7 @@ def main():
         return "\n".join(lines)
 
     floor = [("Griffin-Lim, 32 iterations", baseline), ("recording", truth)]
-    print(f"\nBest-known schedule per iteration count ({args.model_dir}):\n")
+    print(f"\nBest-known schedule per iteration count ({args.model}):\n")
     print(table([best[n] for n in sorted(best)], floor))
     print("\nEvery schedule:\n")
     print(table(sorted(rows, key=lambda n: (rows[n]["steps"], n)), floor))

@@ -183,3 +183,38 @@ def test_bad_request_comes_back_as_a_clear_error(server, protocol, tiny_model_an
                                               "lengths": np.array([301], np.int32)})
     with pytest.raises(ServingError, match='signature name: "nope" not found'):
         transport.predict("nope", {"mel": np.zeros((1, 3, 64), np.float32)})
+
+
+@pytest.mark.parametrize("body, headers, expected", [
+    (b"{not json", {}, "JSON Parse error"),
+    (b"", {}, "not an object"),
+    (b"[1, 2]", {}, "not an object"),
+    (b'{"instances": []}', {}, "'instances' must be a non-empty list"),
+    (b'{"signature_name": "nope", "inputs": {"mel": [[[0.0]]]}}', {}, 'signature name: "nope" not found'),
+    (b'{"inputs": {"mel": [[[0.0]]]}}', {"Content-Length": None}, "not an object"),
+])
+def test_stand_in_server_answers_malformed_requests_as_tf_serving_does(server, body, headers, expected):
+    """HTTP 400 with an `error` field, never a dropped connection."""
+    import http.client
+
+    connection = http.client.HTTPConnection(*server.rest.split(":"))
+    connection.putrequest("POST", "/v1/models/wavegrad:predict")
+    if "Content-Length" not in headers:
+        connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders()
+    if "Content-Length" not in headers:
+        connection.send(body)
+    response = connection.getresponse()
+    assert response.status == 400 and expected in json.loads(response.read())["error"]
+
+
+def test_grpc_unknown_signature_is_failed_precondition(server):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server.grpc_address))
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = "wavegrad", "nope"
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Predict(request, timeout=30)
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION and '"nope" not found' in error.value.details()

@@ -224,10 +224,11 @@ class Config:
 RESUMABLE = ("name", "train.", "diffusion.inference_schedule")
 
 
-def resume_config(stored: Config, new: Config) -> tuple[Config, list[str]]:
-    """The config a run resumes with: `new`, where it differs from `stored` only in RESUMABLE fields (PriorGrad's
-    measured normaliser kept), and the accepted changes as "field: old -> new" lines. Any other difference
-    is a ConfigError naming each field with its old and new value."""
+def resume_config(stored: Config, new: Config, source: str = "the run") -> tuple[Config, list[str]]:
+    """The config to continue `source`'s weights with (a resumed run, or a fine-tuning's starting model): `new`,
+    where it differs from `stored` only in RESUMABLE fields (PriorGrad's measured normaliser kept), and the
+    accepted changes as "field: old -> new" lines. Any other difference is a ConfigError naming each field
+    with its old and new value."""
     if new.diffusion.prior_energy_max is None:
         new = dataclasses.replace(new, diffusion=dataclasses.replace(
             new.diffusion, prior_energy_max=stored.diffusion.prior_energy_max))
@@ -235,8 +236,8 @@ def resume_config(stored: Config, new: Config) -> tuple[Config, list[str]]:
     changed = [(k, old.get(k), now.get(k)) for k in sorted(set(old) | set(now)) if old.get(k) != now.get(k)]
     refused = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not k.startswith(RESUMABLE)]
     if refused:
-        raise ConfigError("the run was trained with other network, feature or noise settings; resuming would "
-                          "change " + "; ".join(refused) + " (train a new run, or resume with the same settings)")
+        raise ConfigError(f"{source} was trained with other network, feature or noise settings; continuing its "
+                          "weights would change " + "; ".join(refused) + " (train a new run, or keep the settings)")
     return new, [f"{k}: {a!r} -> {b!r}" for k, a, b in changed]
 
 

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -55,8 +56,11 @@ def has_average(prefix: str) -> bool:
 
 def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = True) -> str:
     """Loads the newest intact checkpoint's weights (their moving average where the run kept one and
-    `averaged`) into `model`; a corrupt newest checkpoint is skipped with a warning. Returns its prefix."""
+    `averaged`) into `model`; a corrupt newest checkpoint is skipped with a warning. A pretrained model's
+    folder holds its averaged weights alone, in weights.npz. Returns what was loaded."""
     run = pretrained.resolve(run)
+    if (run / WEIGHTS).exists():
+        return _load_weights(model, run / WEIGHTS)
     found = checkpoints(run)
     if not found:
         raise RunError(f"--model {run}: no checkpoint in {Path(run) / 'checkpoints'}")
@@ -80,3 +84,27 @@ def load_model(run: str | os.PathLike, dtype: str = "float32") -> tuple[Config, 
     model = build_model(cfg, dtype=dtype)
     restore_weights(model, run)
     return cfg, model
+
+
+WEIGHTS = "weights.npz"
+
+
+def save_weights(run: str | os.PathLike, path: str | os.PathLike, dtype: str = "float16") -> Path:
+    """The run's averaged weights alone, as {path below the model: array} in `dtype`: a pretrained model's file."""
+    _, model = load_model(run)
+    path = Path(path)
+    np.savez(path, **{name: np.asarray(var).astype(dtype) for name, var in checkpoint_variables(model).items()})
+    return path
+
+
+def _load_weights(model: WaveGrad, path: Path) -> str:
+    stored = np.load(path)
+    variables = checkpoint_variables(model)
+    if set(stored.files) != set(variables):
+        raise RunError(f"{path}: holds {len(stored.files)} weights, the config's network {len(variables)}; "
+                       f"missing {sorted(set(variables) - set(stored.files))[:3]}")
+    for name, var in variables.items():
+        if tuple(stored[name].shape) != tuple(var.shape):
+            raise RunError(f"{path}: {name} is {stored[name].shape}, the config's network expects {tuple(var.shape)}")
+        var.assign(stored[name].astype(np.float32))
+    return str(path)

@@ -233,7 +233,7 @@ class MelDistance:
         if not load_config(folder / "config.yaml").diffusion.continuous:
             raise UserError(f"--model {self.model_dir}: a discrete-index model (diffusion.continuous: false) "
                             "samples only with its training schedule")
-        if not list((folder / "checkpoints").glob("ckpt-*.index")):
+        if not list((folder / "checkpoints").glob("ckpt-*.index")) and not (folder / "weights.npz").exists():
             raise UserError(f"--model {self.model_dir}: no checkpoint in {folder / 'checkpoints'}")
 
     def settings(self) -> dict:

@@ -1,7 +1,8 @@
 """Train WaveGrad: python -m wavegrad_tf.train --config demo --model_dir runs/demo [--data_dir DIR] [--steps N].
 
 With no --data_dir, trains on the bundled demo corpus. Config fields can be overridden, e.g.
---override train.batch_size=8 --override diffusion.continuous=false.
+--override train.batch_size=8 --override diffusion.continuous=false. --init_from starts from the weights of
+another run or a pretrained model (fine-tuning); its config is the default then, and only train.* may differ.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     """Command-line flags, defined only when run as a script (the modules import each other)."""
-    flags.DEFINE_string("config", "demo", "Preset name (base, large, ljspeech, demo) or a YAML file.")
+    flags.DEFINE_string("config", None, "Preset name (base, large, ljspeech, demo) or a YAML file; default: demo, or "
+                        "the --init_from model's config.")
+    flags.DEFINE_string("init_from", None, "Start from the averaged weights of this run folder or pretrained model.")
     flags.DEFINE_string("data_dir", None, "Folder of audio (wav/flac/ogg) or with an LJSpeech metadata.csv; "
                         "default: the bundled demo corpus.")
     flags.DEFINE_string("model_dir", None, "Where checkpoints, config.yaml and TensorBoard logs go.", required=True)
@@ -45,14 +48,27 @@ def measure_prior(cfg, clips):
     return cfg
 
 
-def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),
-        strategy_name: str = "default", tpu: str = "", cache_dir: str | None = None) -> dict:
+def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),
+        strategy_name: str = "default", tpu: str = "", cache_dir: str | None = None,
+        init_from: str | None = None) -> dict:
     """Trains to `steps`; returns the last logged metrics. The library entry point behind the CLI."""
+    from wavegrad_tf import pretrained
     from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files
     from wavegrad_tf.config import load_config, resume_config
 
     # Everything a user can get wrong is checked before TensorFlow loads and before anything is written.
-    cfg = load_config(config, list(overrides))
+    initial = None
+    if init_from is not None:
+        folder = pretrained.resolve(init_from)
+        if not (folder / "config.yaml").exists():
+            raise UserError(f"--init_from {init_from}: not a training run or a pretrained model "
+                            f"(pretrained: {', '.join(pretrained.names())})")
+        initial = load_config(folder / "config.yaml")
+    cfg = load_config(config or (folder / "config.yaml" if initial else "demo"), list(overrides))
+    if initial is not None:
+        cfg, changes = resume_config(initial, cfg, f"--init_from {init_from}")
+        for change in changes:
+            print(f"fine-tuning with {change}", flush=True)
     stored = Path(model_dir) / "config.yaml"
     if stored.exists():  # a resume
         cfg, changes = resume_config(load_config(stored), cfg)
@@ -61,7 +77,8 @@ def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, ov
     data_dir = data_dir or DEMO_CORPUS
     list_audio_files(data_dir)
 
-    from wavegrad_tf import data
+    from wavegrad_tf import data, runs
+    from wavegrad_tf.model import checkpoint_variables
     from wavegrad_tf.trainer import Trainer, make_strategy
 
     strategy = make_strategy(strategy_name, tpu)
@@ -72,6 +89,10 @@ def run(config: str, model_dir: str, steps: int, data_dir: str | None = None, ov
     train, val = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
     cfg = measure_prior(cfg, train)
     trainer = Trainer(cfg, model_dir, strategy)
+    if initial is not None and trainer.global_step == 0:
+        print(f"starting from the weights of {runs.restore_weights(trainer.model, folder)}", flush=True)
+        for path, var in trainer.ema.items():
+            var.assign(checkpoint_variables(trainer.model)[path])
     if trainer.global_step > steps:
         raise UserError(f"--steps {steps}: the run in {model_dir} is already at step {trainer.global_step}; "
                         "expected a larger --steps to train further")
@@ -90,7 +111,7 @@ def main(argv):
 
         split_cpu(FLAGS.cpu_replicas)
     run(FLAGS.config, FLAGS.model_dir, FLAGS.steps, FLAGS.data_dir, FLAGS.override, FLAGS.strategy,
-        FLAGS.tpu, FLAGS.cache_dir)
+        FLAGS.tpu, FLAGS.cache_dir, FLAGS.init_from)
 
 
 if __name__ == "__main__":

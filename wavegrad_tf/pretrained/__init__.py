@@ -1,6 +1,7 @@
 """Models trained by this project, shipped in the package and loaded by name wherever a run folder is accepted:
 `--model NAME` in infer, evaluate, schedule_search and both exporters, and `--init_from NAME` in train.
-Each is a run folder (config.yaml, checkpoints/) plus its model card (README.md)."""
+Each folder holds config.yaml, weights.npz (the averaged weights, `runs.save_weights`) and its model card
+(README.md). Loading one needs no network."""
 
 from __future__ import annotations
 

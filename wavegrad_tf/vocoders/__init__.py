@@ -26,6 +26,7 @@ MODEL_FORMS = ("a training run folder, a pretrained name, a SavedModel folder, a
 
 
 def is_run(model: str | os.PathLike) -> bool:
+    """A training run's folder or a pretrained model: a config and the network's weights."""
     return (pretrained.resolve(model) / "config.yaml").exists()
 
 
