@@ -32,10 +32,12 @@ def define_flags():
     flags.DEFINE_integer("version", 1, "Version folder number.")
     flags.DEFINE_string("schedule", None, "Sampling schedule baked into the graph; default: the config's.")
     flags.DEFINE_integer("max_frames", None, "Largest mel frame count a request may have.")
+    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Compute precision of the graph: bfloat16 "
+                      "for servers whose CPUs have AVX512-BF16 or AMX.")
 
 
 def export_saved_model(model, output, model_name: str = "wavegrad", version: int = 1, schedule=None,
-                       max_frames=None) -> Path:
+                       max_frames=None, precision: str = "float32") -> Path:
     """Writes the SavedModel of a run or pretrained model and returns its version folder."""
     import keras
 
@@ -46,7 +48,9 @@ def export_saved_model(model, output, model_name: str = "wavegrad", version: int
     path = Path(output) / model_name / str(version)
     if path.exists():
         raise FileExistsError(f"{path} exists: pick a new --version (TF Serving serves the highest)")
-    cfg, network = runs.load_model(model)
+    from wavegrad_tf.vocoders import PRECISIONS
+
+    cfg, network = runs.load_model(model, dtype=PRECISIONS[precision])
     metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
                         max_frames=max_frames or DEFAULT_MAX_FRAMES)
     archive = keras.export.ExportArchive()
@@ -90,7 +94,7 @@ def write_warmup_requests(path: Path, model_name: str, cfg, max_frames: int) -> 
 def main(argv):
     del argv
     path = export_saved_model(FLAGS.model, FLAGS.output, FLAGS.model_name, FLAGS.version, FLAGS.schedule,
-                              FLAGS.max_frames)
+                              FLAGS.max_frames, FLAGS.precision)
     print(f"wrote {path}")
 
 

@@ -218,3 +218,15 @@ def test_grpc_unknown_signature_is_failed_precondition(server):
     with pytest.raises(grpc.RpcError) as error:
         stub.Predict(request, timeout=30)
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION and '"nope" not found' in error.value.details()
+
+
+def test_rest_client_needs_no_tensorflow(server, tmp_path):
+    """The infer CLI vocodes a wav through the REST endpoint with TensorFlow made unimportable; the server
+    computes nothing for it but the network (the mel is analysed client-side with the NumPy twin)."""
+    script = (f"import sys; sys.modules['tensorflow'] = None; sys.argv = ['infer', '--model', "
+              f"'{urls(server)['rest']}', '--input', '{SPEECH[2]}', '--output', '{tmp_path / 'o.wav'}', '--seed', '1'];"
+              "from wavegrad_tf import cli, infer; infer.define_flags(); cli.run(infer.main)")
+    out = run_module(["-c", script])
+    import soundfile as sf
+
+    assert "wrote" in out.stdout and sf.info(tmp_path / "o.wav").frames == sf.info(SPEECH[2]).frames
