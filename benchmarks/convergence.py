@@ -100,7 +100,7 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
 
 def evaluate_run(run: str, output: str, files: list) -> dict:
     from wavegrad_tf import evaluate
-    from wavegrad_tf.vocoders import KerasVocoder
+    from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
     results = evaluate.evaluate_vocoder(KerasVocoder(run, schedule=SCHEDULE), files, output, run,
                                         metric_names=list(METRICS), plot_files=1)
@@ -194,8 +194,11 @@ class LmntVocoder:
     def __init__(self, weights: Path, audio_cfg, betas):
         import torch
 
+        from wavegrad_tf.runtime import Metadata
+
         self.lmnt, self.torch = _import_lmnt(), torch
-        self.audio, self.betas, self.name = audio_cfg, betas, f"lmnt-com/wavegrad ({len(betas)} steps)"
+        self.metadata = Metadata(audio=audio_cfg, betas=tuple(float(b) for b in betas))
+        self.name = f"lmnt-com/wavegrad ({len(betas)} steps)"
         model = self.lmnt.model.WaveGrad(self.lmnt.params.AttrDict(self.lmnt.params.params))
         model.load_state_dict(torch.load(weights, weights_only=False)["model"])
         model.eval()
@@ -204,8 +207,8 @@ class LmntVocoder:
 
     def vocode(self, mel, seed=None):
         self.torch.manual_seed(seed or 0)
-        spectrogram = self.torch.from_numpy(lmnt_mel(mel, self.audio))
-        audio, _ = self.lmnt.inference.predict(spectrogram, self.key, {"noise_schedule": list(self.betas)},
+        spectrogram = self.torch.from_numpy(lmnt_mel(mel, self.metadata.audio))
+        audio, _ = self.lmnt.inference.predict(spectrogram, self.key, {"noise_schedule": list(self.metadata.betas)},
                                                device=self.torch.device("cpu"))
         return audio.numpy()[0]
 
