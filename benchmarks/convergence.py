@@ -102,7 +102,7 @@ def evaluate_run(run: str, output: str, files: list) -> dict:
     from wavegrad_tf import evaluate
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
-    results = evaluate.evaluate_vocoder(KerasVocoder(run, schedule=SCHEDULE), files, output, run,
+    results = evaluate.evaluate_vocoder(KerasVocoder.from_run(run, schedule=SCHEDULE), files, output, run,
                                         metric_names=list(METRICS), plot_files=1)
     return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
 
