@@ -207,3 +207,20 @@ def test_prior_weights_the_loss_by_the_noise_std():
     np.testing.assert_allclose(noise_loss(noise, pred).numpy(), [[0.1, 1.0]], rtol=1e-6)
     np.testing.assert_allclose(noise_loss(noise, pred, np.array([[0.1, 1.0]], np.float32)).numpy(), [[1.0, 1.0]],
                                rtol=1e-6)
+
+
+def test_fine_tuning_starts_from_another_models_averaged_weights(tiny_run, tmp_path):
+    """--init_from: the new run's config is the model's, its weights and their average start from the model's
+    averaged weights (step 0), and a network that differs is refused with the fields named."""
+    from wavegrad_tf.config import ConfigError
+
+    train.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(tiny_run),
+              overrides=["train.learning_rate=1e-6", "train.warmup_steps=0"])
+    _, source = runs.load_model(tiny_run)
+    tuned = Trainer(runs.read_config(tmp_path / "tuned"), tmp_path / "tuned")
+    assert tuned.global_step == 1 and runs.read_config(tmp_path / "tuned").model == runs.read_config(tiny_run).model
+    for path, var in checkpoint_variables(source).items():
+        np.testing.assert_allclose(np.asarray(checkpoint_variables(tuned.model)[path]), np.asarray(var), atol=1e-4)
+    with pytest.raises(ConfigError, match=r"--init_from .*model.mel_channels: 32 -> 128"):
+        train.run("demo", str(tmp_path / "other"), steps=1, init_from=str(tiny_run))
+    assert not (tmp_path / "other").exists()
