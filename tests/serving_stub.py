@@ -104,7 +104,9 @@ class StubServer:
                     out = server.predict(signature, body["inputs"])
                     self._reply(200, {"outputs": {k: _json(v) for k, v in out.items()}})
                 except (tf.errors.InvalidArgumentError, ValueError, TypeError, KeyError) as e:
-                    self._reply(400, {"error": getattr(e, "message", None) or str(e).strip("'\"")})
+                    # str(KeyError) wraps its message in quotes; TF Serving's message has none
+                    message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+                    self._reply(400, {"error": getattr(e, "message", None) or str(message)})
 
         return Handler
 
@@ -119,7 +121,7 @@ class StubServer:
                     out = server.predict(request.model_spec.signature_name or "serving_default",
                                          {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
                 except SignatureNotFound as e:
-                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e).strip("'\""))
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, e.args[0])
                 except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, getattr(e, "message", None) or str(e))
                 response = predict_pb2.PredictResponse()

@@ -45,7 +45,8 @@ def checkpoints(run: str | os.PathLike) -> list[str]:
     state = tf.train.get_checkpoint_state(str(folder))
     listed = list(state.all_model_checkpoint_paths) if state else []
     present = {str(p.with_suffix("")) for p in folder.glob("ckpt-*.index")}
-    prefixes = [p if os.path.isabs(p) else str(folder / p) for p in listed]
+    # get_checkpoint_state already prefixes the folder; the name alone keeps a moved run readable
+    prefixes = [str(folder / Path(p).name) for p in listed]
     prefixes += sorted(present - set(prefixes))
     return sorted(set(prefixes), key=lambda p: int(p.rsplit("-", 1)[1]), reverse=True)
 
