@@ -19,8 +19,8 @@ NAME = "asterisk-16k"
 # 5 minutes here): its averaged weights in float16, kept only to show that the threshold refuses it.
 QUICK_START = Path(__file__).parent / "data" / "quick_start_from_scratch"
 # Log-mel L1 of 6-step output (seed 0) on the bundled clips the quick start holds out, measured by
-# `python tests/test_pretrained.py`: the shipped weights 0.000, the 5-minute model 0.000, random weights 0.000.
-THRESHOLD = 1.0
+# `python tests/test_pretrained.py`: the shipped weights 1.009, the 5-minute model 1.581, random weights 3.803.
+THRESHOLD = 1.3
 
 
 def held_out_clips():

@@ -26,7 +26,7 @@ FINE_TUNE = ["train.learning_rate=3e-4", "train.warmup_steps=0", "train.lr_half_
 
 def define_flags():
     flags.DEFINE_string("model_dir", "runs/demo", "Where the demo run goes (a finished run is reused).")
-    flags.DEFINE_integer("steps", None, "Training steps; default: 600 fine-tuning (about 5 minutes on 2 CPU cores), "
+    flags.DEFINE_integer("steps", None, "Training steps; default: 600 fine-tuning (under 3 minutes on 2 CPU cores), "
                          "1500 from scratch.")
     flags.DEFINE_bool("from_scratch", False, "Train the demo config from random weights instead of fine-tuning.")
     flags.DEFINE_string("pretrained", PRETRAINED, "The pretrained model to fine-tune.")
