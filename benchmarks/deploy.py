@@ -43,8 +43,8 @@ def peak_rss_mb():
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
-kind, model, mel_path, repeats, out_path, threads = sys.argv[1:7]
-repeats, threads = int(repeats), int(threads)
+kind, model, mel_path, repeats, out_path, threads, first, largest = sys.argv[1:9]
+repeats, threads, first, largest = int(repeats), int(threads), int(first), int(largest)
 mel = np.load(mel_path)
 start = time.perf_counter()
 if kind.startswith("keras"):
@@ -62,7 +62,7 @@ else:
     vocoder = LiteRTVocoder(model, threads=threads)
 loaded = time.perf_counter() - start
 if kind != "tflite":  # the TFLite export's chunk layout: first audio and the audio itself compared like for like
-    vocoder.first_chunk_frames, vocoder.chunk_frames = 80, 256
+    vocoder.first_chunk_frames, vocoder.chunk_frames = first, largest
 audio = vocoder.vocode(mel, seed=0)  # warm-up: traces, arenas, delegate
 times, firsts = [], []
 for _ in range(repeats):
@@ -147,7 +147,7 @@ def main():
     args = parser.parse_args()
 
     from export.saved_model import export_saved_model
-    from export.tflite import VARIANTS, export_tflite
+    from export.tflite import CHUNK_FRAMES, VARIANTS, export_tflite
     from wavegrad_tf import mel as mel_lib, pretrained, runs
     from wavegrad_tf.metrics import multi_resolution_stft_distance
 
@@ -168,7 +168,8 @@ def main():
 
     def measure(kind, path, mel_file):
         out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), str(mel_file), str(args.repeats),
-                              str(work / "audio.npy"), str(args.threads)], capture_output=True, text=True,
+                              str(work / "audio.npy"), str(args.threads),
+                              str(CHUNK_FRAMES[0]), str(CHUNK_FRAMES[-1])], capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode:
             raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
@@ -185,7 +186,7 @@ def main():
         size = (sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir()
                 else Path(path).stat().st_size) if kind != "keras:float32" and kind != "keras:bfloat16" else None
         # the last chunk is left out: the TFLite runner pads it with silence to a signature's size
-        kept = max(len(mel) - 256, 1) * cfg.audio.hop_length
+        kept = max(len(mel) - CHUNK_FRAMES[-1], 1) * cfg.audio.hop_length
         rows.append((name, size, stats, float(np.linalg.norm(audio[:kept] - reference[:kept]) /
                                               np.linalg.norm(reference[:kept])),
                      mel_lib.log_mel_l1(audio, speech, cfg.audio, use_tf=False),

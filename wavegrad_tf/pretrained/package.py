@@ -1,5 +1,5 @@
 """Package a training run as a pretrained model of this package: its config (with the searched schedule as the
-inference schedule) and its averaged weights alone, in float16 unless that measurably changes the output.
+inference schedule) and its averaged weights alone, in float16 by default (--dtype), with the error that storage costs.
 
     python -m wavegrad_tf.pretrained.package --run runs/asterisk --name asterisk-16k \
         --schedule runs/asterisk/search-6/schedule.yaml
