@@ -8,7 +8,7 @@ fresh process (so its peak RSS is its own), on --seconds of real speech (the run
 clips, or the bundled corpus), 6 iterations, --threads threads, after one warm-up pass:
   RTF            compute seconds per second of audio (median of --repeats whole `vocode` calls)
   first audio    seconds from `stream()` to its first piece (median of --repeats; every path starts with an
-                 80-frame chunk, the TFLite export's smallest)
+                 80-frame chunk, the TFLite export's smallest, and continues with --chunk_frames)
   GFLOP/s        the network's convolution FLOPs (counted from its layers) over the RTF's time
   peak RSS       the process's maximum resident memory (model, interpreter arenas, input and output)
   vs float32     every path gets the same position-keyed noise and chunk layout, so the relative L2 distance
@@ -61,16 +61,19 @@ else:
     from wavegrad_tf.vocoders.litert import LiteRTVocoder
     vocoder = LiteRTVocoder(model, threads=threads)
 loaded = time.perf_counter() - start
-if kind != "tflite":  # the TFLite export's chunk layout: first audio and the audio itself compared like for like
-    vocoder.first_chunk_frames, vocoder.chunk_frames = first, largest
-audio = vocoder.vocode(mel, seed=0)  # warm-up: traces, arenas, delegate
+# One chunk layout on every path: first audio and the audio itself compared like for like
+vocoder.first_chunk_frames, vocoder.chunk_frames = first, largest
 times, firsts = [], []
+if repeats:
+    audio = vocoder.vocode(mel, seed=0)  # warm-up: traces, arenas, delegate
 for _ in range(repeats):
     t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
     t = time.perf_counter(); next(vocoder.stream(mel, seed=0)); firsts.append(time.perf_counter() - t)
+if not repeats:  # memory only (--long): one pass
+    t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
 np.save(out_path, audio)
-print(json.dumps({"seconds": statistics.median(times), "first_audio": statistics.median(firsts), "load": loaded,
-                  "peak_rss_mb": peak_rss_mb()}))
+print(json.dumps({"seconds": statistics.median(times), "first_audio": statistics.median(firsts or [0.0]),
+                  "load": loaded, "peak_rss_mb": peak_rss_mb()}))
 """
 
 
@@ -143,7 +146,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--long", action="store_true", help="Also 10 minutes through the TFLite runner.")
+    parser.add_argument("--chunk_frames", type=int, default=None, help="Frames per chunk after the first, on every "
+                        "path; default: the export's largest signature. A smaller one bounds memory.")
+    parser.add_argument("--long", action="store_true", help="Also 10 minutes through the TFLite runner, one pass.")
     args = parser.parse_args()
 
     from export.saved_model import export_saved_model
@@ -161,15 +166,16 @@ def main():
         export_tflite(model, work / "tflite",
                       calibration_audio=None if (Path(model) / "data_split.json").exists() else
                       str(ROOT / "wavegrad_tf" / "demo_data" / "speech"))
+    chunk_frames = args.chunk_frames or CHUNK_FRAMES[-1]
     mel, speech = speech_mel(model, cfg, args.seconds)
     np.save(work / "mel.npy", mel)
     seconds = len(mel) * cfg.audio.hop_length / cfg.audio.sample_rate
     gflop = forward_gflops_per_second_of_audio(cfg) * 6  # six network passes per second of audio
 
-    def measure(kind, path, mel_file):
-        out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), str(mel_file), str(args.repeats),
+    def measure(kind, path, mel_file, repeats=args.repeats):
+        out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), str(mel_file), str(repeats),
                               str(work / "audio.npy"), str(args.threads),
-                              str(CHUNK_FRAMES[0]), str(CHUNK_FRAMES[-1])], capture_output=True, text=True,
+                              str(CHUNK_FRAMES[0]), str(chunk_frames)], capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode:
             raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
@@ -186,7 +192,7 @@ def main():
         size = (sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir()
                 else Path(path).stat().st_size) if kind != "keras:float32" and kind != "keras:bfloat16" else None
         # the last chunk is left out: the TFLite runner pads it with silence to a signature's size
-        kept = max(len(mel) - CHUNK_FRAMES[-1], 1) * cfg.audio.hop_length
+        kept = max(len(mel) - chunk_frames, 1) * cfg.audio.hop_length
         rows.append((name, size, stats, float(np.linalg.norm(audio[:kept] - reference[:kept]) /
                                               np.linalg.norm(reference[:kept])),
                      mel_lib.log_mel_l1(audio, speech, cfg.audio, use_tf=False),
@@ -194,7 +200,7 @@ def main():
         print(f"{name}: done", file=sys.stderr, flush=True)
     print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}`: {args.model} ({cfg.name}, "
           f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
-          f"{args.threads} threads, medians of {args.repeats}\n")
+          f"{args.threads} threads, medians of {args.repeats}, chunks of {CHUNK_FRAMES[0]} then {chunk_frames} frames\n")
     print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "
           "| log-mel L1 to speech | MR-STFT to speech |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -205,10 +211,11 @@ def main():
     if args.long:
         long_mel = np.tile(mel, (int(np.ceil(600 / seconds)), 1))[:int(600 * cfg.audio.sample_rate / cfg.audio.hop_length)]
         np.save(work / "long.npy", long_mel)
-        print("\n| TFLite dynamic_int8 input | peak RSS (MB) |\n|---|---|")
+        print("\n| TFLite dynamic_int8 input (one pass) | peak RSS (MB) | RTF |\n|---|---|---|")
         for label, mel_file in ((f"{seconds:.0f} s", work / "mel.npy"), ("600 s", work / "long.npy")):
-            stats, _ = measure("tflite", work / "tflite" / "dynamic_int8.tflite", mel_file)
-            print(f"| {label} | {stats['peak_rss_mb']:.0f} |")
+            stats, _ = measure("tflite", work / "tflite" / "dynamic_int8.tflite", mel_file, repeats=0)
+            length = np.load(mel_file).shape[0] * cfg.audio.hop_length / cfg.audio.sample_rate
+            print(f"| {label} | {stats['peak_rss_mb']:.0f} | {stats['seconds'] / length:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import librosa
 import numpy as np
 import pytest
@@ -45,10 +48,23 @@ def test_tensorflow_and_numpy_twins_agree(speech, center):
         np.testing.assert_allclose(np.asarray(fn(True)), np.asarray(fn(False)), atol=1e-4, rtol=1e-4, err_msg=name)
 
 
-def test_filterbank_is_slaney_not_htk():
-    a = load_config("ljspeech").audio
+@pytest.mark.parametrize("preset", ["demo", "base", "ljspeech"])
+def test_numpy_filterbank_is_librosas_slaney_not_htk(preset):
+    a = load_config(preset).audio
     np.testing.assert_allclose(mel.mel_filterbank(a), librosa.filters.mel(
-        sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels, fmin=a.fmin, fmax=a.fmax).T, rtol=1e-6)
+        sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels, fmin=a.fmin, fmax=a.fmax).T, rtol=1e-6, atol=1e-8)
+    assert not np.allclose(mel.mel_filterbank(a), librosa.filters.mel(
+        sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels, fmin=a.fmin, fmax=a.fmax, htk=True).T, atol=1e-4)
+
+
+def test_runtime_imports_neither_librosa_nor_tensorflow():
+    """The LiteRT runner's process stays small: librosa's numba import alone is 140 MB of RSS."""
+    script = ("import sys, numpy as np; from wavegrad_tf.runtime import check_mel; "
+              "from wavegrad_tf.vocoders import litert; from wavegrad_tf.config import load_config; "
+              "check_mel(np.full((3, 64), -5, np.float32), load_config('demo').audio); "
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'librosa', 'numba', 'tensorflow', 'keras'}))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_crop_with_context_equals_full_clip_frames(speech):

@@ -21,31 +21,27 @@ def tflite_dir(tiny_tflite):
 def test_every_graph_is_static_builtin_only_with_no_variables(tflite_dir):
     """Builtins, no variables, and none of the ops a dynamic frame axis leaves (unfolded dilated convolutions,
     shape arithmetic): dilated convolutions are CONV_2D with dilation; every tensor has a static shape."""
+    from ai_edge_litert.interpreter import Interpreter
+
     for name in VARIANTS:
-        vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
-        ops = vocoder.op_names()
+        graph = Interpreter(model_path=str(tflite_dir / f"{name}.tflite"))  # inspected, never run
+        ops = sorted({op["op_name"] for op in graph._get_ops_details()})
         assert "CONV_2D" in ops and not [op for op in ops if any(bad in op for bad in FORBIDDEN_OPS)], (name, ops)
         assert not set(ops) & set(DYNAMIC_SHAPE_OPS), (name, ops)
-        assert vocoder.sizes == SIZES
-        for tensor in vocoder.interpreter.get_tensor_details():
+        assert LiteRTVocoder(tflite_dir / f"{name}.tflite").sizes == SIZES
+        for tensor in graph.get_tensor_details():
             assert -1 not in tensor["shape_signature"], (name, tensor["name"])
 
 
-@pytest.mark.parametrize("variant", ["float32", "float16"])
-def test_every_op_runs_in_xnnpack(tflite_dir, variant):
-    """After the first invoke, XNNPACK has replaced the graph with its own nodes: exactly one delegate node,
-    fed only by the graph's inputs and constants (no op left outside it) and producing its output."""
-    vocoder = LiteRTVocoder(tflite_dir / f"{variant}.tflite")
-    interpreter = vocoder.interpreter
-    nodes = interpreter._interpreter.NumNodes()
-    vocoder.vocode(np.full((SIZES[0], 64), -5.0, np.float32))
-    details = [interpreter._get_op_details(k) for k in range(interpreter._interpreter.NumNodes())]
-    delegates = details[nodes:]
-    assert [d["op_name"] for d in delegates] == ["DELEGATE"], [d["op_name"] for d in delegates]
-    produced = {t for d in details[:nodes] for t in d["outputs"]}
-    assert not set(delegates[0]["inputs"]) & produced  # nothing computed outside the delegate feeds it
-    graph_outputs = {t["index"] for t in interpreter.get_output_details()}
-    assert graph_outputs <= set(delegates[0]["outputs"])
+def test_float_graphs_run_wholly_in_xnnpack(tflite_dir):
+    """LiteRT's own verdict after compiling for the CPU: every op of the float graphs is delegated to XNNPACK.
+    The full int8 graph is not (its quantize / dequantize pairs stay on the reference kernels): the check
+    is not vacuous."""
+    verdicts = {}
+    for name in VARIANTS:
+        vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
+        verdicts[name] = vocoder.model.is_fully_accelerated()
+    assert verdicts["float32"] and verdicts["float16"] and not verdicts["full_int8"], verdicts
 
 
 @pytest.fixture(scope="module")

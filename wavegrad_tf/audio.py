@@ -6,7 +6,6 @@ import csv
 import os
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
 
@@ -54,6 +53,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
         raise AudioError(path, "empty", "no samples")
     audio = audio.mean(axis=1)
     if sr != sample_rate:
+        import librosa  # only here: its numba import costs the runtimes 140 MB
+
         audio = librosa.resample(audio, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
     return audio.astype(np.float32)
 

@@ -6,7 +6,8 @@ same values with NumPy (the LiteRT runner and the serving client, which run with
 
 Frames follow librosa's centred convention: frame t is centred on sample t * hop, the signal is
 reflect-padded by win_length / 2, and a clip of L samples has L // hop + 1 frames. The filterbank is
-librosa's Slaney mel (what Tacotron 2 and most TTS front ends use), built once as a constant. Features
+the Slaney mel (librosa's default, what Tacotron 2 and most TTS front ends use), built once in NumPy, so
+runtimes need neither TensorFlow nor librosa (whose numba import alone costs 140 MB of RSS). Features
 are (ln(max(mel, log_floor)) - mel_offset) / mel_scale.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import functools
 
-import librosa
 import numpy as np
 
 from wavegrad_tf.config import AudioConfig
@@ -27,11 +27,32 @@ def _tf():
     return tf
 
 
+# Slaney's mel scale: linear (200/3 Hz per mel) below 1 kHz, logarithmic (27 mels per factor 6.4) above.
+_LINEAR_HZ_PER_MEL, _BREAK_HZ, _LOG_STEP = 200.0 / 3, 1000.0, np.log(6.4) / 27
+
+
+def hz_to_mel(hz):
+    hz = np.asarray(hz, np.float64)
+    log_part = _BREAK_HZ / _LINEAR_HZ_PER_MEL + np.log(np.maximum(hz, _BREAK_HZ) / _BREAK_HZ) / _LOG_STEP
+    return np.where(hz < _BREAK_HZ, hz / _LINEAR_HZ_PER_MEL, log_part)
+
+
+def mel_to_hz(mels):
+    mels = np.asarray(mels, np.float64)
+    break_mel = _BREAK_HZ / _LINEAR_HZ_PER_MEL
+    return np.where(mels < break_mel, mels * _LINEAR_HZ_PER_MEL,
+                    _BREAK_HZ * np.exp(_LOG_STEP * (np.maximum(mels, break_mel) - break_mel)))
+
+
 @functools.lru_cache(maxsize=8)
 def mel_filterbank(cfg: AudioConfig) -> np.ndarray:
-    """[n_fft // 2 + 1, n_mels] Slaney-scale, Slaney-normalised filterbank (librosa's default)."""
-    fb = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
-    return fb.T.astype(np.float32)
+    """[n_fft // 2 + 1, n_mels] Slaney-scale triangles, each normalised to unit area (librosa's default)."""
+    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    bins = np.linspace(0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    rising = (bins[None, :] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    falling = (edges[2:, None] - bins[None, :]) / np.diff(edges)[1:, None]
+    triangles = np.maximum(0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return triangles.T.astype(np.float32)
 
 
 def _hann(length: int) -> np.ndarray:
