@@ -14,7 +14,8 @@ clips, or the bundled corpus), 6 iterations, --threads threads, after one warm-u
   vs float32     every path gets the same position-keyed noise and chunk layout, so the relative L2 distance
                  of its audio to the Keras float32 audio (all but the last chunk, which the TFLite runner pads)
                  is the precision's own error; log-mel L1 to the speech beside it.
---long also vocodes 10 minutes with the TFLite runner, to show its memory does not grow with the input.
+--measure long vocodes 10 s and 10 minutes with the TFLite runner, streamed, to show its memory does not grow with
+the input.
 """
 
 from __future__ import annotations
@@ -69,8 +70,11 @@ if repeats:
 for _ in range(repeats):
     t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
     t = time.perf_counter(); next(vocoder.stream(mel, seed=0)); firsts.append(time.perf_counter() - t)
-if not repeats:  # memory only (--long): one pass
-    t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
+if not repeats:  # memory only (--measure long): one pass, streamed and dropped as an app would play or write it
+    t = time.perf_counter()
+    for audio in vocoder.stream(mel, seed=0):
+        pass
+    times.append(time.perf_counter() - t)
 np.save(out_path, audio)
 print(json.dumps({"seconds": statistics.median(times), "first_audio": statistics.median(firsts or [0.0]),
                   "load": loaded, "peak_rss_mb": peak_rss_mb()}))
@@ -148,7 +152,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--chunk_frames", type=int, default=None, help="Frames per chunk after the first, on every "
                         "path; default: the export's largest signature. A smaller one bounds memory.")
-    parser.add_argument("--long", action="store_true", help="Also 10 minutes through the TFLite runner, one pass.")
+    parser.add_argument("--measure", default="table", help="table (every artefact), long (10 s and 10 minutes "
+                        "streamed through the TFLite dynamic int8 runner, one pass each: memory against length), "
+                        "or both: table,long.")
     args = parser.parse_args()
 
     from export.saved_model import export_saved_model
@@ -185,30 +191,31 @@ def main():
                  "Keras bfloat16 (TF graph)": ("keras:bfloat16", model),
                  "SavedModel": ("saved_model", work / "saved_model" / "wavegrad" / "1"),
                  **{f"TFLite {v}": ("tflite", work / "tflite" / f"{v}.tflite") for v in VARIANTS}}
-    rows, reference = [], None
-    for name, (kind, path) in artefacts.items():
-        stats, audio = measure(kind, path, work / "mel.npy")
-        reference = audio if reference is None else reference
-        size = (sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir()
-                else Path(path).stat().st_size) if kind != "keras:float32" and kind != "keras:bfloat16" else None
-        # the last chunk is left out: the TFLite runner pads it with silence to a signature's size
-        kept = max(len(mel) - chunk_frames, 1) * cfg.audio.hop_length
-        rows.append((name, size, stats, float(np.linalg.norm(audio[:kept] - reference[:kept]) /
-                                              np.linalg.norm(reference[:kept])),
-                     mel_lib.log_mel_l1(audio, speech, cfg.audio, use_tf=False),
-                     multi_resolution_stft_distance(audio, speech)))
-        print(f"{name}: done", file=sys.stderr, flush=True)
-    print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}`: {args.model} ({cfg.name}, "
-          f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
-          f"{args.threads} threads, medians of {args.repeats}, chunks of {CHUNK_FRAMES[0]} then {chunk_frames} frames\n")
-    print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "
-          "| log-mel L1 to speech | MR-STFT to speech |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, size, stats, rel, l1, stft in rows:
-        rtf = stats["seconds"] / seconds
-        print(f"| {name} | {'-' if size is None else f'{size / 1e6:.2f}'} | {stats['peak_rss_mb']:.0f} | {rtf:.3f} | "
-              f"{stats['first_audio']:.3f} | {gflop / rtf:.0f} | {rel:.2e} | {l1:.3f} | {stft:.3f} |")
-    if args.long:
+    if "table" in args.measure.split(","):
+        rows, reference = [], None
+        for name, (kind, path) in artefacts.items():
+            stats, audio = measure(kind, path, work / "mel.npy")
+            reference = audio if reference is None else reference
+            size = (sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir()
+                    else Path(path).stat().st_size) if kind != "keras:float32" and kind != "keras:bfloat16" else None
+            # the last chunk is left out: the TFLite runner pads it with silence to a signature's size
+            kept = max(len(mel) - chunk_frames, 1) * cfg.audio.hop_length
+            rows.append((name, size, stats, float(np.linalg.norm(audio[:kept] - reference[:kept]) /
+                                                  np.linalg.norm(reference[:kept])),
+                         mel_lib.log_mel_l1(audio, speech, cfg.audio, use_tf=False),
+                         multi_resolution_stft_distance(audio, speech)))
+            print(f"{name}: done", file=sys.stderr, flush=True)
+        print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}`: {args.model} ({cfg.name}, "
+              f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
+              f"{args.threads} threads, medians of {args.repeats}, chunks of {CHUNK_FRAMES[0]} then {chunk_frames} frames\n")
+        print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "
+              "| log-mel L1 to speech | MR-STFT to speech |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, size, stats, rel, l1, stft in rows:
+            rtf = stats["seconds"] / seconds
+            print(f"| {name} | {'-' if size is None else f'{size / 1e6:.2f}'} | {stats['peak_rss_mb']:.0f} | {rtf:.3f} | "
+                  f"{stats['first_audio']:.3f} | {gflop / rtf:.0f} | {rel:.2e} | {l1:.3f} | {stft:.3f} |")
+    if "long" in args.measure.split(","):
         long_mel = np.tile(mel, (int(np.ceil(600 / seconds)), 1))[:int(600 * cfg.audio.sample_rate / cfg.audio.hop_length)]
         np.save(work / "long.npy", long_mel)
         print("\n| TFLite dynamic_int8 input (one pass) | peak RSS (MB) | RTF |\n|---|---|---|")

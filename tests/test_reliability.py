@@ -1,6 +1,7 @@
 """Every row of tests/reliability_table.py, run as a user would, plus the data-loss, Ctrl-C and long-input cases."""
 
 import hashlib
+import os
 import shutil
 import signal
 import subprocess
@@ -104,7 +105,9 @@ def test_ctrl_c_saves_where_training_stopped(tiny_run, tmp_path):
                              str(tmp_path / "run"), "--steps", "100000", "--override", "train.learning_rate=2e-3",
                              "--override", "train.log_every=1", "--override", "train.checkpoint_every=1000"],
                             cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a suite started with `&` from a script passes SIGINT on ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if line.startswith("step 165/"):
             break
@@ -114,6 +117,28 @@ def test_ctrl_c_saves_where_training_stopped(tiny_run, tmp_path):
     saved = [line for line in out.splitlines() if line.startswith("interrupted at step")]
     step = int(saved[0].split()[3].rstrip(":"))
     assert step >= 165 and (tmp_path / "run" / "checkpoints" / f"ckpt-{step}.index").exists()
+
+
+def test_stop_request_turns_signals_into_a_flag_then_a_second_ctrl_c_into_an_interrupt():
+    from wavegrad_tf.trainer import _StopRequest
+
+    before = {s: signal.signal(s, h) for s, h in ((signal.SIGINT, signal.default_int_handler),
+                                                  (signal.SIGTERM, signal.SIG_DFL))}
+    try:
+        stop = _StopRequest()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        stop.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nohup-style: an ignored signal stays ignored
+        _StopRequest().restore()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def test_long_input_streams_in_bounded_memory_with_progress(tiny_run, tmp_path, speech):

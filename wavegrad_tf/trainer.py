@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -169,8 +172,9 @@ class Trainer:
         writer = tf.summary.create_file_writer(str(self.model_dir / "train")) if self.chief else None
         validator = Validator(self, val_clips) if self.chief and val_clips else None
         start_step, t0, last = self.global_step, time.time(), {}
+        stop = _StopRequest()
         try:
-            while self.global_step < steps:
+            while self.global_step < steps and not stop.requested:
                 loss, norm = self.train_step(next(batches))
                 step = self.global_step
                 if step % cfg.log_every == 0 or step == steps:
@@ -192,10 +196,14 @@ class Trainer:
                     self.save()
                 if validator and step % cfg.validate_every == 0:
                     last.update(validator(step))
+            if stop.requested:
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             self.save()
             print(f"interrupted at step {self.global_step}: saved {self.manager.latest_checkpoint}", flush=True)
             raise
+        finally:
+            stop.restore()
         self.save()
         if validator and self.global_step % cfg.validate_every:
             last.update(validator(self.global_step))
@@ -205,6 +213,33 @@ class Trainer:
         step = self.global_step
         if step and self.manager.latest_checkpoint != f"{self.manager.directory}/ckpt-{step}":
             self.manager.save(checkpoint_number=step)
+
+
+class _StopRequest:
+    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step, save and exit; a
+    second Ctrl-C stops at once (KeyboardInterrupt), and that is saved too. A flag, because a
+    KeyboardInterrupt raised inside a finalizer or a callback from TensorFlow is printed and swallowed, and
+    training would go on."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested, self.previous = False, {}
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            # An ignored signal stays ignored: `cmd &` in a script ignores SIGINT, nohup SIGHUP, and so on.
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS
+                             if signal.getsignal(s) is not signal.SIG_IGN}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"{signal.Signals(signum).name}: stopping after this step (Ctrl-C again to stop now)",
+              file=sys.stderr, flush=True)
+
+    def restore(self):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
 def noise_loss(noise, pred, std=None):
