@@ -182,8 +182,12 @@ KILLS = """## Killed, interrupted, corrupted
   newest checkpoint on disk is whole (step >= 30), and the restarted run resumes at exactly that step with its
   Adam state (optimizer iterations equal the step) and finishes 5 steps later.
 - Ctrl-C during training (`tests/test_reliability.py`): SIGINT 15 steps after resuming a run at step 150, with
-  checkpoints only every 1,000 steps; the run saves a checkpoint at the step it reached, says so, and exits
-  with status 130.
+  checkpoints only every 1,000 steps; the run finishes the step it is in, saves a checkpoint there, says so,
+  and exits with status 130. SIGTERM does the same; a second Ctrl-C stops at once (and saves). The signal is
+  a flag the loop reads after each step, not a KeyboardInterrupt raised wherever Python happens to be.
+  A signal the process inherited as ignored stays ignored: `python -m wavegrad_tf.train ... &` from a script
+  or a non-interactive shell ignores SIGINT (POSIX), which is why this test once timed out when the suite
+  itself was started with `&`; the test now gives its child SIGINT back, and such a run stops with SIGTERM.
 - A newest checkpoint cut to 100 bytes (rows above): training and inference name it, fall back to the one
   before, and go on.
 - A resume with other settings (rows above) is refused before anything is written: config.yaml and every
