@@ -217,9 +217,8 @@ class Trainer:
 
 class _StopRequest:
     """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step, save and exit; a
-    second Ctrl-C stops at once (KeyboardInterrupt), and that is saved too. A flag, because a
-    KeyboardInterrupt raised inside a finalizer or a callback from TensorFlow is printed and swallowed, and
-    training would go on."""
+    second Ctrl-C stops at once (KeyboardInterrupt), and that is saved too. A flag, so the step in flight
+    finishes before the save, and SIGTERM (what `kill`, `timeout` and job schedulers send) saves as well."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
