@@ -67,10 +67,10 @@ vocoder.first_chunk_frames, vocoder.chunk_frames = first, largest
 times, firsts = [], []
 if repeats:
     audio = vocoder.vocode(mel, seed=0)  # warm-up: traces, arenas, delegate
-for _ in range(repeats):
-    t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
-    t = time.perf_counter(); next(vocoder.stream(mel, seed=0)); firsts.append(time.perf_counter() - t)
-if not repeats:  # memory only (--measure long): one pass, streamed and dropped as an app would play or write it
+    for _ in range(repeats):
+        t = time.perf_counter(); audio = vocoder.vocode(mel, seed=0); times.append(time.perf_counter() - t)
+        t = time.perf_counter(); next(vocoder.stream(mel, seed=0)); firsts.append(time.perf_counter() - t)
+else:  # memory only (--measure long): one pass, streamed and dropped as an app would play or write it
     t = time.perf_counter()
     # `blocks` copies of the mel, fed one by one as a TTS model would: only the runner's memory is measured
     for audio in vocoder.stream((mel for _ in range(blocks)), seed=0):
@@ -157,6 +157,9 @@ def main():
                         "streamed through the TFLite dynamic int8 runner, one pass each: memory against length), "
                         "or both: table,long.")
     args = parser.parse_args()
+    measures = set(args.measure.split(","))
+    if not measures or measures - {"table", "long"}:
+        parser.error(f"--measure: expected table, long or table,long, got {args.measure!r}")
 
     from export.saved_model import export_saved_model
     from export.tflite import CHUNK_FRAMES, VARIANTS, export_tflite
@@ -192,7 +195,7 @@ def main():
                  "Keras bfloat16 (TF graph)": ("keras:bfloat16", model),
                  "SavedModel": ("saved_model", work / "saved_model" / "wavegrad" / "1"),
                  **{f"TFLite {v}": ("tflite", work / "tflite" / f"{v}.tflite") for v in VARIANTS}}
-    if "table" in args.measure.split(","):
+    if "table" in measures:
         rows, reference = [], None
         for name, (kind, path) in artefacts.items():
             stats, audio = measure(kind, path, work / "mel.npy")
@@ -216,7 +219,7 @@ def main():
             rtf = stats["seconds"] / seconds
             print(f"| {name} | {'-' if size is None else f'{size / 1e6:.2f}'} | {stats['peak_rss_mb']:.0f} | {rtf:.3f} | "
                   f"{stats['first_audio']:.3f} | {gflop / rtf:.0f} | {rel:.2e} | {l1:.3f} | {stft:.3f} |")
-    if "long" in args.measure.split(","):
+    if "long" in measures:
         print("\n| TFLite dynamic_int8 input (one pass, streamed) | peak RSS (MB) | RTF |\n|---|---|---|")
         for blocks in (1, int(np.ceil(600 / seconds))):
             stats, _ = measure("tflite", work / "tflite" / "dynamic_int8.tflite", work / "mel.npy", 0, blocks)
