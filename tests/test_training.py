@@ -171,17 +171,19 @@ def test_bfloat16_steps_stay_finite_and_learn(tmp_path):
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
 
 
-def test_weight_average_follows_its_formula(tmp_path):
+@pytest.mark.parametrize("ramp", [True, False])
+def test_weight_average_follows_its_formula(tmp_path, ramp):
     """ema_n = d_n ema_{n-1} + (1 - d_n) w_n with d_n = min(decay, (1 + n) / (10 + n)), n the update count
-    before step n; checked on every weight after 12 steps, and the run's inference weights are the average."""
-    cfg = load_config(TINY, ["train.ema_decay=0.9", "train.learning_rate=5e-3"])
+    before step n (d_n = decay without the ramp); checked on every weight after 12 steps, and the run's
+    inference weights are the average."""
+    cfg = load_config(TINY, ["train.ema_decay=0.9", "train.learning_rate=5e-3", f"train.ema_ramp={str(ramp).lower()}"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
     expected = {p: np.asarray(v).astype(np.float64) for p, v in checkpoint_variables(trainer.model).items()}
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
     for n in range(12):
         trainer.train_step(next(batches))
-        decay = min(0.9, (1 + n) / (10 + n))
+        decay = min(0.9, (1 + n) / (10 + n)) if ramp else 0.9
         for path, var in checkpoint_variables(trainer.model).items():
             expected[path] = decay * expected[path] + (1 - decay) * np.asarray(var)
     for path, var in trainer.ema.items():
@@ -211,7 +213,8 @@ def test_prior_weights_the_loss_by_the_noise_std():
 
 def test_fine_tuning_starts_from_another_models_averaged_weights(tiny_run, tmp_path):
     """--init_from: the new run's config is the model's, its weights and their average start from the model's
-    averaged weights (step 0), and a network that differs is refused with the fields named."""
+    averaged weights (step 0), the average without a decay ramp, and a network that differs is refused with the
+    fields named."""
     from wavegrad_tf.config import ConfigError
 
     train.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(tiny_run),
@@ -219,6 +222,7 @@ def test_fine_tuning_starts_from_another_models_averaged_weights(tiny_run, tmp_p
     _, source = runs.load_model(tiny_run)
     tuned = Trainer(runs.read_config(tmp_path / "tuned"), tmp_path / "tuned")
     assert tuned.global_step == 1 and runs.read_config(tmp_path / "tuned").model == runs.read_config(tiny_run).model
+    assert runs.read_config(tiny_run).train.ema_ramp and not runs.read_config(tmp_path / "tuned").train.ema_ramp
     for path, var in checkpoint_variables(source).items():
         np.testing.assert_allclose(np.asarray(checkpoint_variables(tuned.model)[path]), np.asarray(var), atol=1e-4)
     with pytest.raises(ConfigError, match=r"--init_from .*model.mel_channels: 32 -> 128"):

@@ -167,6 +167,9 @@ class TrainConfig:
     precision: str = "float32"
     # Exponential moving average of the weights, used by validation, inference and export (0: off).
     ema_decay: float = 0.0
+    # Ramp the average's decay up from 0.1, so it forgets a random initialisation; --init_from turns it off,
+    # since a fine-tuning's average starts from trained, already averaged weights.
+    ema_ramp: bool = True
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 100

@@ -23,7 +23,8 @@ def define_flags():
     """Command-line flags, defined only when run as a script (the modules import each other)."""
     flags.DEFINE_string("config", None, "Preset name (base, large, ljspeech, demo) or a YAML file; default: demo, or "
                         "the --init_from model's config.")
-    flags.DEFINE_string("init_from", None, "Start from the averaged weights of this run folder or pretrained model.")
+    flags.DEFINE_string("init_from", None, "Start from the averaged weights of this run folder or pretrained model "
+                        "(the weight average starts there too, without a decay ramp: train.ema_ramp=false).")
     flags.DEFINE_string("data_dir", None, "Folder of audio (wav/flac/ogg) or with an LJSpeech metadata.csv; "
                         "default: the bundled demo corpus.")
     flags.DEFINE_string("model_dir", None, "Where checkpoints, config.yaml and TensorBoard logs go.", required=True)
@@ -66,6 +67,8 @@ def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = N
         initial = load_config(folder / "config.yaml")
     cfg = load_config(config or (folder / "config.yaml" if initial else "demo"), list(overrides))
     if initial is not None:
+        # The average starts from the model's averaged weights: no random initialisation for a ramp to forget.
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_ramp=False))
         cfg, changes = resume_config(initial, cfg, f"--init_from {init_from}")
         for change in changes:
             print(f"fine-tuning with {change}", flush=True)

@@ -130,10 +130,12 @@ class Trainer:
         return loss, norm / scale
 
     def _update_ema(self):
-        # The decay ramps up from 0.1 (TensorFlow's ExponentialMovingAverage with num_updates), so the
-        # average does not remember the random initialisation for ~1 / (1 - decay) steps. n: updates before this.
-        n = tf.cast(self.optimizer.iterations - 1, tf.float32)
-        decay = tf.minimum(self.cfg.train.ema_decay, (1.0 + n) / (10.0 + n))
+        # With ema_ramp the decay ramps up from 0.1 (TensorFlow's ExponentialMovingAverage with num_updates), so
+        # the average does not remember the random initialisation for ~1 / (1 - decay) steps. n: updates before this.
+        decay = self.cfg.train.ema_decay
+        if self.cfg.train.ema_ramp:
+            n = tf.cast(self.optimizer.iterations - 1, tf.float32)
+            decay = tf.minimum(decay, (1.0 + n) / (10.0 + n))
         for path, var in checkpoint_variables(self.model).items():
             self.ema[path].assign(decay * self.ema[path] + (1.0 - decay) * var.value)
 
