@@ -7,13 +7,16 @@ arenas of the sizes a stream needs.
 
 XNNPACK packs each operator's weights for its kernels. The graph unrolls the sampler, so every step's
 operators read the same weights; without a weight cache each operator packs its own copy (Base: six copies,
-1.2 GB at 80 frames instead of 0.26 GB). The in-memory weight cache packs each weight once.
+1.2 GB at 80 frames instead of 0.26 GB). The in-memory weight cache packs each weight once, except in a
+full int8 graph: there packing also folds in each operator's input quantization, which differs from step to
+step, and one shared packing gave wrong audio (twice too loud); its int8 weights are small to copy anyway.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import mmap
 import os
 import sys
 import tempfile
@@ -71,13 +74,26 @@ def _release(native: list):
         native.clear()
 
 
+def computes_in_int8(path: str | os.PathLike) -> bool:
+    """Whether the graph's activations are int8 (full integer quantization), not only some of its weights."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    # Mapped, not read: only the tensor tables are touched, never the weights.
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        model = schema.Model.GetRootAs(data, 0)
+        graphs = (model.Subgraphs(i) for i in range(model.SubgraphsLength()))
+        return any(t.Type() == schema.TensorType.INT8 and not model.Buffers(t.Buffer()).DataLength()
+                   for g in graphs for t in (g.Tensors(j) for j in range(g.TensorsLength())))
+
+
 def compile_model(path: str | os.PathLike, threads: Optional[int] = None):
-    """An ai_edge_litert CompiledModel on the CPU (XNNPACK) with the in-memory weight cache."""
+    """An ai_edge_litert CompiledModel on the CPU (XNNPACK), with the in-memory weight cache unless the graph
+    computes in int8."""
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.options import CpuOptions, Options
 
-    options = Options(cpu_options=CpuOptions(num_threads=threads or os.cpu_count(),
-                                             xnnpack_weight_cache_path=IN_MEMORY_WEIGHT_CACHE))
+    cache = "" if computes_in_int8(path) else IN_MEMORY_WEIGHT_CACHE
+    options = Options(cpu_options=CpuOptions(num_threads=threads or os.cpu_count(), xnnpack_weight_cache_path=cache))
     with _native_log_captured():
         return CompiledModel.from_file(str(path), options=options)
 
