@@ -201,7 +201,7 @@ def main():
             stats, audio = measure(kind, path, work / "mel.npy")
             reference = audio if reference is None else reference
             size = (sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir()
-                    else Path(path).stat().st_size) if kind != "keras:float32" and kind != "keras:bfloat16" else None
+                    else Path(path).stat().st_size) if not kind.startswith("keras") else None
             # the last chunk is left out: the TFLite runner pads it with silence to a signature's size
             kept = max(len(mel) - chunk_frames, 1) * cfg.audio.hop_length
             rows.append((name, size, stats, float(np.linalg.norm(audio[:kept] - reference[:kept]) /
