@@ -9,7 +9,9 @@ Each recipe trains in its own process until its CPU time (user + system, every t
 `wavegrad_tf.evaluate`'s metrics at 6 iterations (manual-6), Griffin-Lim from the same mels as the floor.
 The first training step of every process (graph tracing) is not counted. Everything is kept in
 --output: a killed benchmark continues where it was (an unfinished segment is redone from its start).
-Writes convergence.md (table) and convergence.png (quality against CPU-minutes).
+Writes convergence.md (table) and convergence.png (quality against CPU-minutes). --jobs 2 trains two
+recipes at once, each process pinned to its own half of the cores (CPU time is still what is compared; a
+long comparison then takes half the wall time).
 
 Recipes are config overrides on `today`, the settings this project trained with before this benchmark:
 ln-mel input as is, Keras' Glorot initialisation, no weight averaging, N(0, I) noise, float32, a
@@ -148,7 +150,7 @@ def lmnt_train_segment(run: str, config: str, overrides: list, data_dir, until_c
     from wavegrad_tf.config import load_config
 
     lmnt = _import_lmnt()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
     torch.manual_seed(state["steps"])
     cfg = load_config(config, overrides)
     if cfg.audio.hop_length != 300 or cfg.audio.n_mels != 128:
@@ -224,10 +226,12 @@ def evaluate_lmnt(run: str, output: str, files: list, config: str, overrides: li
 
 
 # -- the benchmark ----------------------------------------------------------------------------
-def in_process(fn, *args):
-    """Runs fn(*args) in a fresh process (its own CPU clock and TensorFlow state); returns its result."""
+def in_process(fn, *args, cores=None):
+    """Runs fn(*args) in a fresh process (its own CPU clock and TensorFlow state), on `cores` if given;
+    returns its result. TensorFlow and tf.data size their thread pools from the affinity mask."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
+    pin = (os.sched_setaffinity, (0, cores)) if cores else (None, ())
+    with ctx.Pool(1, initializer=pin[0], initargs=pin[1]) as pool:
         return pool.apply(fn, args)
 
 
@@ -237,40 +241,63 @@ def held_out_files(output: Path, count: int) -> list:
     return [files[int(i)] for i in np.linspace(0, len(files) - 1, min(count, len(files)))]
 
 
+def run_point(name: str, target: float, args, cores) -> None:
+    """Trains recipe `name` up to `target` CPU-seconds and scores it there, unless its state has that point."""
+    output = Path(args.output)
+    overrides = TODAY + RECIPES.get(name, []) + list(args.override)
+    state_path = output / name / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {"cpu_seconds": 0.0, "steps": 0, "points": []}
+    if any(p["target"] == target for p in state["points"]):
+        return
+    (output / name).mkdir(exist_ok=True)
+    lmnt = name == "lmnt"
+    run = str(output / name / "run")
+    trained = in_process(lmnt_train_segment if lmnt else train_segment, run, args.config, overrides, args.data_dir,
+                         target, state, cores=cores)
+    files = held_out_files(output, args.eval_files)
+    where = str(output / name / f"eval-{int(target)}")
+    scores = (in_process(evaluate_lmnt, run, where, files, args.config, overrides, trained["steps"], cores=cores)
+              if lmnt else in_process(evaluate_run, run, where, files, cores=cores))
+    state.update(trained)
+    state["points"].append({"target": target, **trained, **scores})
+    write_json(state_path, state)
+    w = scores["wavegrad"]
+    print(f"{name}: {trained['cpu_seconds'] / 60:.1f}/{args.budget_minutes:g} CPU-min, step {trained['steps']}"
+          f"  " + "  ".join(f"{m} {w[m]:.3f}" for m in METRICS if w.get(m) is not None), flush=True)
+
+
 def run_benchmark(args) -> dict:
+    import concurrent.futures
+    import queue
+
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     settings = {"config": args.config, "override": args.override, "data_dir": args.data_dir,
-                "budget_minutes": args.budget_minutes, "points": args.points, "eval_files": args.eval_files}
+                "budget_minutes": args.budget_minutes, "points": args.points, "eval_files": args.eval_files,
+                "jobs": args.jobs}  # cores per process change CPU time per step
     settings_path = output / "settings.json"
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise SystemExit(f"{output} holds a benchmark with other settings ({settings_path}); use a new --output")
     write_json(settings_path, settings)
     budget = args.budget_minutes * 60
     targets = [budget * (k + 1) / args.points for k in range(args.points)]
-    for target in targets:  # round-robin: every recipe reaches a point before any goes further
-        for name in args.recipes:
-            overrides = TODAY + RECIPES.get(name, []) + list(args.override)
-            state_path = output / name / "state.json"
-            state = json.loads(state_path.read_text()) if state_path.exists() else {
-                "cpu_seconds": 0.0, "steps": 0, "points": []}
-            if any(p["target"] == target for p in state["points"]):
-                continue
-            (output / name).mkdir(exist_ok=True)
-            lmnt = name == "lmnt"
-            trained = in_process(lmnt_train_segment if lmnt else train_segment, str(output / name / "run"),
-                                 args.config, overrides, args.data_dir, target, state)
-            files = held_out_files(output, args.eval_files)
-            where = str(output / name / f"eval-{int(target)}")
-            scores = (in_process(evaluate_lmnt, str(output / name / "run"), where, files, args.config, overrides,
-                                 trained["steps"]) if lmnt else
-                      in_process(evaluate_run, str(output / name / "run"), where, files))
-            state.update(trained)
-            state["points"].append({"target": target, **trained, **scores})
-            write_json(state_path, state)
-            w = scores["wavegrad"]
-            print(f"{name}: {trained['cpu_seconds'] / 60:.1f}/{args.budget_minutes:g} CPU-min, step {trained['steps']}"
-                  f"  " + "  ".join(f"{m} {w[m]:.3f}" for m in METRICS if w.get(m) is not None), flush=True)
+    cores = sorted(os.sched_getaffinity(0))
+    share = len(cores) // args.jobs
+    slots = queue.Queue()  # each job runs on its own cores; a single job keeps the whole affinity mask
+    for j in range(args.jobs):
+        slots.put(set(cores[j * share:(j + 1) * share]) if args.jobs > 1 else None)
+
+    def job(name, target):
+        cores_of_job = slots.get()
+        try:
+            run_point(name, target, args, cores_of_job)
+        finally:
+            slots.put(cores_of_job)
+
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        for target in targets:  # round-robin: every recipe reaches a point before any goes further
+            for future in [pool.submit(job, name, target) for name in args.recipes]:
+                future.result()
     results = {name: json.loads((output / name / "state.json").read_text()) for name in args.recipes}
     write_json(output / "results.json", results)
     (output / "convergence.md").write_text(table(results, args))
@@ -333,7 +360,10 @@ def main():
     parser.add_argument("--budget_minutes", type=float, default=20.0, help="Training CPU-minutes per recipe.")
     parser.add_argument("--points", type=int, default=4, help="Evaluations along the budget.")
     parser.add_argument("--eval_files", type=int, default=8, help="Held-out clips scored at each point.")
+    parser.add_argument("--jobs", type=int, default=1, help="Recipes trained at once, each on its own cores.")
     args = parser.parse_args()
+    if not 1 <= args.jobs <= len(os.sched_getaffinity(0)):
+        raise SystemExit(f"--jobs: {args.jobs}; expected 1 to the {len(os.sched_getaffinity(0))} usable cores")
     args.recipes = args.recipes.split(",")
     for name in args.recipes:
         if name not in RECIPES and name != "lmnt":
