@@ -11,7 +11,9 @@ The first training step of every process (graph tracing) is not counted. Everyth
 --output: a killed benchmark continues where it was (an unfinished segment is redone from its start).
 Writes convergence.md (table) and convergence.png (quality against CPU-minutes). --jobs 2 trains two
 recipes at once, each process pinned to its own half of the cores (CPU time is still what is compared; a
-long comparison then takes half the wall time).
+long comparison then takes half the wall time). --jemalloc runs every process on jemalloc with freed pages
+kept: with glibc's malloc, PyTorch maps and unmaps Base's activations at every step, and the page faults
+were 60 % of lmnt's CPU time (ours, on TensorFlow's allocator, 3 %).
 
 Recipes are config overrides on `today`, the settings this project trained with before this benchmark:
 ln-mel input as is, Keras' Glorot initialisation, no weight averaging, N(0, I) noise, float32, a
@@ -274,11 +276,13 @@ def run_benchmark(args) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     settings = {"config": args.config, "override": args.override, "data_dir": args.data_dir,
                 "budget_minutes": args.budget_minutes, "points": args.points, "eval_files": args.eval_files,
-                "jobs": args.jobs}  # cores per process change CPU time per step
+                "jobs": args.jobs, "jemalloc": args.jemalloc}  # both change CPU time per step
     settings_path = output / "settings.json"
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise SystemExit(f"{output} holds a benchmark with other settings ({settings_path}); use a new --output")
     write_json(settings_path, settings)
+    if args.jemalloc:  # spawned processes inherit the environment; pages stay mapped for the next step
+        os.environ.update(LD_PRELOAD=args.jemalloc, MALLOC_CONF="oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1")
     budget = args.budget_minutes * 60
     targets = [budget * (k + 1) / args.points for k in range(args.points)]
     cores = sorted(os.sched_getaffinity(0))
@@ -361,7 +365,11 @@ def main():
     parser.add_argument("--points", type=int, default=4, help="Evaluations along the budget.")
     parser.add_argument("--eval_files", type=int, default=8, help="Held-out clips scored at each point.")
     parser.add_argument("--jobs", type=int, default=1, help="Recipes trained at once, each on its own cores.")
+    parser.add_argument("--jemalloc", default=None, help="Path of libjemalloc.so.2 (Debian: libjemalloc2) to run "
+                        "every recipe on, e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.")
     args = parser.parse_args()
+    if args.jemalloc and not Path(args.jemalloc).is_file():
+        raise SystemExit(f"--jemalloc: no file {args.jemalloc}; apt-get install libjemalloc2")
     if not 1 <= args.jobs <= len(os.sched_getaffinity(0)):
         raise SystemExit(f"--jobs: {args.jobs}; expected 1 to the {len(os.sched_getaffinity(0))} usable cores")
     args.recipes = args.recipes.split(",")
