@@ -8,7 +8,8 @@ Each recipe trains in its own process until its CPU time (user + system, every t
 --points equal fractions of the budget; at each point the run is scored on the held-out clips with
 `wavegrad_tf.evaluate`'s metrics at 6 iterations (manual-6), Griffin-Lim from the same mels as the floor.
 The first training step of every process (graph tracing) is not counted. Everything is kept in
---output: a killed benchmark continues where it was (an unfinished segment is redone from its start).
+--output: a killed benchmark continues where it was (an unfinished segment is redone from its start),
+and a finished one is extended by a larger --budget_minutes with the same minutes per point.
 Writes convergence.md (table) and convergence.png (quality against CPU-minutes). --jobs 2 trains two
 recipes at once, each process pinned to its own half of the cores (CPU time is still what is compared; a
 long comparison then takes half the wall time). --jemalloc runs every process on jemalloc with freed pages
@@ -275,9 +276,10 @@ def run_benchmark(args) -> dict:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     settings = {"config": args.config, "override": args.override, "data_dir": args.data_dir,
-                "budget_minutes": args.budget_minutes, "points": args.points, "eval_files": args.eval_files,
+                "point_minutes": args.budget_minutes / args.points, "eval_files": args.eval_files,
                 "jobs": args.jobs, "jemalloc": args.jemalloc}  # both change CPU time per step
     settings_path = output / "settings.json"
+    # The budget is not a setting: a larger one with the same spacing of points extends a finished benchmark.
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
         raise SystemExit(f"{output} holds a benchmark with other settings ({settings_path}); use a new --output")
     write_json(settings_path, settings)
