@@ -56,7 +56,7 @@ def main(argv):
     # Every held-out clip is scored (one clip's distance moves with the noise draw); the first one is written.
     rows = [{"original (held out)": load_audio(path, audio_cfg.sample_rate)} for path in held_out]
     save_wav(model_dir / "demo_original.wav", rows[0]["original (held out)"], audio_cfg.sample_rate)
-    print(f"{len(held_out)} held-out clips; written: {held_out[0]}")
+    print(f"{len(held_out)} held-out clips; the first, {Path(held_out[0]).name}, is written as demo_*.wav")
     for title, (vocoder, name) in reversed(systems.items()):
         distances = []
         for row in rows:
