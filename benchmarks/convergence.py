@@ -49,7 +49,7 @@ RECIPES = {
     "priorgrad": ["diffusion.prior=priorgrad"],
     "bfloat16": ["train.precision=mixed_bfloat16"],
     "warmup+decay": LEARNING_RATE,
-    "chosen": SCALED + ["train.ema_decay=0.999", "diffusion.prior=priorgrad", "train.precision=mixed_bfloat16"]
+    "chosen": SCALED + ["train.ema_decay=0.999", "diffusion.prior=priorgrad", "train.precision=auto"]
     + LEARNING_RATE,
 }
 # The chosen recipe on a network twice as wide (about 4x the compute per step): a size, not a recipe.

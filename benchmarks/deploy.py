@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from wavegrad_tf import hardware  # noqa: E402  (after the path)
+
 WORKER = r"""
 import json, statistics, sys, time
 import numpy as np
@@ -150,7 +152,7 @@ def main():
     parser.add_argument("--work", default="exported/deploy-bench", help="Where the exports go (reused if present).")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=hardware.usable_cpus())
     parser.add_argument("--chunk_frames", type=int, default=None, help="Frames per chunk after the first, on every "
                         "path; default: the export's largest signature. A smaller one bounds memory.")
     parser.add_argument("--measure", default="table", help="table (every artefact), long (10 s and 10 minutes "
@@ -209,7 +211,8 @@ def main():
                          mel_lib.log_mel_l1(audio, speech, cfg.audio, use_tf=False),
                          multi_resolution_stft_distance(audio, speech)))
             print(f"{name}: done", file=sys.stderr, flush=True)
-        print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}`: {args.model} ({cfg.name}, "
+        print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}` on {hardware.this_machine().describe()}: "
+              f"{args.model} ({cfg.name}, "
               f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
               f"{args.threads} threads, medians of {args.repeats}, chunks of {CHUNK_FRAMES[0]} then {chunk_frames} frames\n")
         print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "

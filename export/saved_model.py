@@ -20,6 +20,7 @@ from pathlib import Path
 from absl import flags
 
 from wavegrad_tf import cli
+from wavegrad_tf.hardware import VOCODING_PRECISIONS
 
 FLAGS = flags.FLAGS
 WARMUP_FRAMES = (50, 400)
@@ -32,12 +33,13 @@ def define_flags():
     flags.DEFINE_integer("version", 1, "Version folder number.")
     flags.DEFINE_string("schedule", None, "Sampling schedule baked into the graph; default: the config's.")
     flags.DEFINE_integer("max_frames", None, "Largest mel frame count a request may have.")
-    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Compute precision of the graph: bfloat16 "
-                      "for servers whose CPUs have AVX512-BF16 or AMX.")
+    flags.DEFINE_enum("precision", "auto", list(VOCODING_PRECISIONS), "Compute precision of the graph: auto is "
+                      "float32 (the server's CPU is not this one's); bfloat16 for servers whose CPUs have AVX512-BF16 "
+                      "or AMX.")
 
 
 def export_saved_model(model, output, model_name: str = "wavegrad", version: int = 1, schedule=None,
-                       max_frames=None, precision: str = "float32") -> Path:
+                       max_frames=None, precision: str = "auto") -> Path:
     """Writes the SavedModel of a run or pretrained model and returns its version folder."""
     import keras
 
@@ -48,9 +50,10 @@ def export_saved_model(model, output, model_name: str = "wavegrad", version: int
     path = Path(output) / model_name / str(version)
     if path.exists():
         raise FileExistsError(f"{path} exists: pick a new --version (TF Serving serves the highest)")
-    from wavegrad_tf.vocoders import PRECISIONS
+    from wavegrad_tf import hardware
 
-    cfg, network = runs.load_model(model, dtype=PRECISIONS[precision])
+    choice = hardware.vocoding_precision(precision, hardware.this_machine())
+    cfg, network = runs.load_model(model, dtype=hardware.KERAS_POLICIES[choice.precision])
     metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
                         max_frames=max_frames or DEFAULT_MAX_FRAMES)
     archive = keras.export.ExportArchive()

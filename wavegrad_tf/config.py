@@ -13,6 +13,7 @@ from typing import Any, Optional
 import yaml
 
 from wavegrad_tf.errors import UserError
+from wavegrad_tf.hardware import TRAINING_PRECISIONS
 
 # Presets live in the repository's top-level `configs/`; a wheel install carries them in share/.
 _CONFIG_DIRS = (Path(__file__).resolve().parent.parent / "configs",
@@ -150,7 +151,6 @@ class DiffusionConfig:
 
 
 PRIORS = ("standard", "priorgrad")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,8 +163,9 @@ class TrainConfig:
     lr_half_life: int = 0
     grad_clip_norm: float = 1.0
     segment_length: int = 7200  # samples; a multiple of hop_length
-    # Keras dtype policy: mixed_bfloat16 on CPUs with AVX512-BF16 or AMX, and TPUs; mixed_float16 on GPUs.
-    precision: str = "float32"
+    # Keras dtype policy, or "auto": chosen by the machine (wavegrad_tf.hardware.training_precision), and the
+    # choice recorded in the run's config.yaml.
+    precision: str = "auto"
     # Exponential moving average of the weights, used by validation, inference and export (0: off).
     ema_decay: float = 0.0
     # Ramp the average's decay up from 0.1, so it forgets a random initialisation; --init_from turns it off,
@@ -184,8 +185,8 @@ class TrainConfig:
         for name in ("warmup_steps", "lr_half_life"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{prefix}.{name}: expected >= 0, got {getattr(self, name)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"{prefix}.precision: expected one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in TRAINING_PRECISIONS:
+            raise ConfigError(f"{prefix}.precision: expected one of {list(TRAINING_PRECISIONS)}, got {self.precision!r}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"{prefix}.ema_decay: expected in [0, 1), got {self.ema_decay}")
         if self.segment_length % hop_length:

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import diffusion, mel, schedules
+from wavegrad_tf import diffusion, hardware, mel, schedules
 from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio
 from wavegrad_tf.config import Config
 
@@ -94,7 +94,7 @@ def prepare_corpus(data_dir: str | os.PathLike, cfg: Config, cache_dir: str | os
     cache_dir = Path(cache_dir).resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)
     clips, skipped = [], {}
-    with concurrent.futures.ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(workers or min(8, hardware.usable_cpus())) as pool:
         for path, future in [(p, pool.submit(_prepare_one, p, cfg, cache_dir)) for p in files]:
             try:
                 clips.extend(future.result())
@@ -194,4 +194,5 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
     ds = tf.data.Dataset.zip(windows, seeds).map(features, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.threading.private_threadpool_size = hardware.usable_cpus()  # not the host's cores: a cgroup's quota
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -26,6 +26,7 @@ from absl import flags, logging
 from wavegrad_tf import cli, metrics, pretrained
 from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio, save_wav
 from wavegrad_tf.errors import UserError
+from wavegrad_tf.hardware import VOCODING_PRECISIONS
 from wavegrad_tf.mel import log_mel_spectrogram
 from wavegrad_tf.plots import spectrogram_grid
 from wavegrad_tf.vocoders import is_run, load_vocoder
@@ -43,7 +44,7 @@ def define_flags():
     flags.DEFINE_string("output", None, "Folder for the results.", required=True)
     flags.DEFINE_string("schedule", None, "Preset name or schedule file (training runs only).")
     flags.DEFINE_integer("iterations", None, "Sampling steps: the preset with this many (training runs only).")
-    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Compute precision (training runs only).")
+    flags.DEFINE_enum("precision", "auto", list(VOCODING_PRECISIONS), "Compute precision (training runs only).")
     flags.DEFINE_integer("seed", 0, "Noise seed: the same for every clip and format.")
     flags.DEFINE_integer("max_files", None, "Score at most this many clips (sorted by path).")
     flags.DEFINE_integer("griffin_lim_iterations", 32, "Griffin-Lim iterations for the baseline.")
@@ -88,7 +89,7 @@ def score(audio: np.ndarray, reference: np.ndarray, audio_cfg, names, ground_tru
 
 def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed: int = 0,
              max_files: Optional[int] = None, griffin_lim_iterations: int = 32, metric_names=None,
-             plot_files: int = 3, precision: str = "float32") -> dict:
+             plot_files: int = 3, precision: str = "auto") -> dict:
     """Scores every clip, writes the outputs to `output` and returns the results dict (results.json)."""
     files = evaluation_files(model, audio_dir)[:max_files]
     metric_names = check_metrics(metric_names)

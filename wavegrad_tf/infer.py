@@ -17,6 +17,7 @@ from typing import Optional
 from absl import flags
 
 from wavegrad_tf import cli
+from wavegrad_tf.hardware import VOCODING_PRECISIONS
 
 FLAGS = flags.FLAGS
 LONG_SECONDS = 60.0  # longer input gets a progress line at every tenth
@@ -31,15 +32,15 @@ def define_flags():
     flags.DEFINE_integer("iterations", None, "Sampling steps: the preset schedule with this many (training runs).")
     flags.DEFINE_string("schedule", None, "Preset name (manual-6, fibonacci-25, linear-50, linear-1000) or a file "
                         "of betas (training runs); default: the config's inference_schedule.")
-    flags.DEFINE_enum("precision", "float32", ["float32", "bfloat16"], "Compute precision (training runs): "
-                      "bfloat16 where the CPU has AVX512-BF16 or AMX.")
+    flags.DEFINE_enum("precision", "auto", list(VOCODING_PRECISIONS), "Compute precision (training runs): "
+                      "auto is float32; bfloat16 is faster where the CPU has AVX512-BF16 or AMX, at some quality.")
     flags.DEFINE_integer("seed", None, "Noise seed, for reproducible output.")
     flags.DEFINE_integer("chunk_frames", None, "Mel frames vocoded at a time; default: the backend's.")
     flags.DEFINE_integer("threads", None, "Interpreter threads (.tflite).")
 
 
 def vocode_file(model: str, input_path: str, output_path: str, iterations: Optional[int] = None, schedule=None,
-                precision: str = "float32", seed: Optional[int] = None, chunk_frames: Optional[int] = None,
+                precision: str = "auto", seed: Optional[int] = None, chunk_frames: Optional[int] = None,
                 threads: Optional[int] = None, progress=sys.stderr) -> dict:
     """Checks the output path and the input, then loads the model and streams input to output."""
     import soundfile as sf

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import pretrained
+from wavegrad_tf import hardware, pretrained
 from wavegrad_tf.config import Config, load_config
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.model import WaveGrad, build_model, checkpoint_variables
@@ -82,6 +82,7 @@ def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = Tr
 def load_model(run: str | os.PathLike, dtype: str = "float32") -> tuple[Config, WaveGrad]:
     """(config, WaveGrad with the newest intact checkpoint's averaged weights) of a training run."""
     cfg = read_config(run)
+    hardware.configure_tensorflow()
     model = build_model(cfg, dtype=dtype)
     restore_weights(model, run)
     return cfg, model

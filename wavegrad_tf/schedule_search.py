@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 import yaml
 
-from wavegrad_tf import pretrained
+from wavegrad_tf import hardware, pretrained
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runtime.noise import PositionalNoise
 
@@ -243,10 +243,9 @@ class MelDistance:
     def __call__(self) -> Callable[[np.ndarray], float]:
         import tensorflow as tf
 
-        if self.threads:
-            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
         from wavegrad_tf import diffusion, mel, runs
+
+        hardware.configure_tensorflow(self.threads)
         from wavegrad_tf.audio import load_audio
 
         cfg, model = runs.load_model(self.model_dir)
@@ -301,7 +300,7 @@ def main(argv):
     if FLAGS.iterations < 1:
         raise UserError(f"--iterations: expected >= 1, got {FLAGS.iterations}")
     files = evaluation_files(FLAGS.model, FLAGS.audio_dir)
-    threads = max(1, (os.cpu_count() or 1) // FLAGS.workers)
+    threads = max(1, hardware.usable_cpus() // FLAGS.workers)
     factory = MelDistance(FLAGS.model, files, FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, threads)
     factory.check()
     start = time.monotonic()

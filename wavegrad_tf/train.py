@@ -68,22 +68,29 @@ def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = N
     cfg = load_config(config or (folder / "config.yaml" if initial else "demo"), list(overrides))
     if initial is not None:
         # The average starts from the model's averaged weights: no random initialisation for a ramp to forget.
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_ramp=False))
-        cfg, changes = resume_config(initial, cfg, f"--init_from {init_from}")
-        for change in changes:
-            print(f"fine-tuning with {change}", flush=True)
+        # The precision the model trained in was its machine's choice: this one decides its own.
+        precision = cfg.train.precision if config or _overrides("train.precision", overrides) else "auto"
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_ramp=False, precision=precision))
     stored = Path(model_dir) / "config.yaml"
+    # (previous config, what it is, how its accepted changes are announced): checked now, announced below
+    continued = [(initial, f"--init_from {init_from}", "fine-tuning with")] if initial is not None else []
     if stored.exists():  # a resume
-        cfg, changes = resume_config(load_config(stored), cfg)
-        for change in changes:
-            print(f"resuming with {change}", flush=True)
+        continued.append((load_config(stored), "the run", "resuming with"))
+    for previous, source, _ in continued:
+        resume_config(previous, cfg, source)
     data_dir = data_dir or DEMO_CORPUS
     list_audio_files(data_dir)
 
-    from wavegrad_tf import data, runs
+    from wavegrad_tf import data, hardware, runs
     from wavegrad_tf.model import checkpoint_variables
-    from wavegrad_tf.trainer import Trainer, make_strategy
+    from wavegrad_tf.trainer import Trainer, choose_precision, make_strategy
 
+    hardware.configure_tensorflow()
+    cfg = choose_precision(cfg, tpu=strategy_name == "tpu")
+    for previous, source, announce in continued:
+        cfg, changes = resume_config(previous, cfg, source)
+        for change in changes:
+            print(f"{announce} {change}", flush=True)
     strategy = make_strategy(strategy_name, tpu)
     corpus = data.prepare_corpus(data_dir, cfg, cache_dir or Path(model_dir) / "audio_cache")
     print(corpus.summary(), flush=True)
@@ -105,6 +112,10 @@ def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = N
     print(f"{cfg.name}: {trainer.model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
           f"{len(train)} training / {len(val)} validation pieces", flush=True)
     return trainer.fit(train, val, steps)
+
+
+def _overrides(field: str, overrides) -> bool:
+    return any(text.split("=", 1)[0].strip() == field for text in overrides)
 
 
 def main(argv):

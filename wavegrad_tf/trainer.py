@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import data, diffusion, mel, runs, schedules
+from wavegrad_tf import data, diffusion, hardware, mel, runs, schedules
 from wavegrad_tf.config import Config
 from wavegrad_tf.model import build_model, checkpoint_variables
 
@@ -45,6 +46,15 @@ def make_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
     raise ValueError(f"--strategy: expected one of {STRATEGIES}, got {name!r}")
 
 
+def choose_precision(cfg: Config, tpu: bool = False) -> Config:
+    """`cfg` with train.precision decided for this machine (`hardware.training_precision`), printed with why."""
+    choice = hardware.training_precision(cfg.train.precision, hardware.this_machine(hardware.tensorflow_gpus(), tpu))
+    print(choice.report(), flush=True)
+    if choice.warning:
+        logging.warning(choice.warning)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=choice.precision))
+
+
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
@@ -58,8 +68,10 @@ class Trainer:
 
     def __init__(self, cfg: Config, model_dir: str | os.PathLike,
                  strategy: Optional[tf.distribute.Strategy] = None):
-        self.cfg = cfg
         self.strategy = strategy or tf.distribute.get_strategy()
+        if cfg.train.precision == "auto":  # train.run decides it earlier; a library user may leave it to here
+            cfg = choose_precision(cfg, isinstance(self.strategy, tf.distribute.TPUStrategy))
+        self.cfg = cfg
         self.chief = is_chief(self.strategy)
         model_dir = Path(model_dir)
         # Non-chief workers write their (identical) checkpoints aside, as tf.distribute requires.

@@ -13,14 +13,12 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from wavegrad_tf import pretrained, schedules
+from wavegrad_tf import hardware, pretrained, schedules
 from wavegrad_tf.config import AudioConfig, load_config
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runtime import Metadata, Vocoder
 from wavegrad_tf.runtime.metadata import FILENAME
 
-# Compute precision of a training run's network -> its Keras dtype policy.
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 MODEL_FORMS = ("a training run folder, a pretrained name, a SavedModel folder, a .tflite file, or a TF Serving "
                "URL (http://HOST:PORT/v1/models/NAME or grpc://HOST:PORT/NAME)")
 
@@ -31,7 +29,7 @@ def is_run(model: str | os.PathLike) -> bool:
 
 
 def load_vocoder(model: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
-                 precision: str = "float32", threads: Optional[int] = None) -> Vocoder:
+                 precision: str = "auto", threads: Optional[int] = None) -> Vocoder:
     """The vocoder `model` names. `schedule`, `iterations` and `precision` apply to training runs (exported
     graphs have theirs baked in); `threads` to TFLite files."""
     from wavegrad_tf.vocoders.tf_serving import is_serving_url
@@ -59,7 +57,7 @@ def load_vocoder(model: str | os.PathLike, schedule=None, iterations: Optional[i
 
 
 def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
-             precision: str = "float32") -> Optional[AudioConfig]:
+             precision: str = "auto") -> Optional[AudioConfig]:
     """Checks what `load_vocoder` would be asked, without loading anything (no TensorFlow), and returns the
     features `model` expects; None for a TF Serving URL, whose metadata only the server has."""
     from wavegrad_tf.vocoders.tf_serving import is_serving_url
@@ -68,8 +66,7 @@ def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] 
     if is_run(spec):
         cfg = load_config(pretrained.resolve(spec) / "config.yaml")
         schedules.schedule_for(cfg, iterations, schedule)
-        if precision not in PRECISIONS:
-            raise UserError(f"--precision: expected one of {list(PRECISIONS)}, got {precision!r}")
+        hardware.vocoding_precision(precision, hardware.this_machine())
         return cfg.audio
     _refuse_run_options(spec, schedule, iterations, precision)
     if is_serving_url(spec):
@@ -83,7 +80,7 @@ def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] 
 
 
 def _refuse_run_options(spec: str, schedule, iterations, precision) -> None:
-    if schedule is not None or iterations is not None or precision != "float32":
+    if schedule is not None or iterations is not None or precision != "auto":
         raise UserError(f"--model {spec}: an exported model has its schedule and precision baked in; re-export "
                         "it to change them (--schedule, --iterations and --precision apply to training runs)")
 

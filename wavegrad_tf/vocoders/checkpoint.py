@@ -8,7 +8,9 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from wavegrad_tf import diffusion, runs, schedules
+from absl import logging
+
+from wavegrad_tf import diffusion, hardware, runs, schedules
 from wavegrad_tf.config import Config
 from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
 
@@ -27,14 +29,16 @@ class KerasVocoder(Vocoder):
 
     @classmethod
     def from_run(cls, run: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
-                 precision: str = "float32", chunk_frames: int = 400) -> "KerasVocoder":
-        """A training run's folder, with the newest intact checkpoint's averaged weights."""
-        from wavegrad_tf.vocoders import PRECISIONS
-
+                 precision: str = "auto", chunk_frames: int = 400) -> "KerasVocoder":
+        """A training run's folder, with the newest intact checkpoint's averaged weights, computing in
+        `precision` (`hardware.vocoding_precision`)."""
+        choice = hardware.vocoding_precision(precision, hardware.this_machine())
+        if choice.warning:
+            logging.warning(choice.warning)
         cfg = runs.read_config(run)
         betas = schedules.schedule_for(cfg, iterations, schedule)
-        _, model = runs.load_model(run, dtype=PRECISIONS[precision])
-        suffix = "" if precision == "float32" else f", {precision}"
+        _, model = runs.load_model(run, dtype=hardware.KERAS_POLICIES[choice.precision])
+        suffix = "" if choice.precision == "float32" else f", {choice.precision}"
         return cls(cfg, model, betas, chunk_frames, name=f"WaveGrad{suffix}")
 
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-from wavegrad_tf import mel as mel_lib
+from wavegrad_tf import hardware, mel as mel_lib
 from wavegrad_tf.runtime import Metadata, MetadataError, PositionalNoise, Vocoder
 from wavegrad_tf.runtime.metadata import FILENAME
 
@@ -88,12 +88,12 @@ def computes_in_int8(path: str | os.PathLike) -> bool:
 
 def compile_model(path: str | os.PathLike, threads: Optional[int] = None):
     """An ai_edge_litert CompiledModel on the CPU (XNNPACK), with the in-memory weight cache unless the graph
-    computes in int8."""
+    computes in int8. `threads` defaults to the CPUs this process may use (affinity mask, cgroup quota)."""
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.options import CpuOptions, Options
 
     cache = "" if computes_in_int8(path) else IN_MEMORY_WEIGHT_CACHE
-    options = Options(cpu_options=CpuOptions(num_threads=threads or os.cpu_count(), xnnpack_weight_cache_path=cache))
+    options = Options(cpu_options=CpuOptions(num_threads=threads or hardware.usable_cpus(), xnnpack_weight_cache_path=cache))
     with _native_log_captured():
         return CompiledModel.from_file(str(path), options=options)
 

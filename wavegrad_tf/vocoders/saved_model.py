@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from wavegrad_tf import hardware
 from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
 from wavegrad_tf.runtime.metadata import FILENAME
 
@@ -19,6 +20,7 @@ class SavedModelVocoder(Vocoder):
         self.metadata = Metadata.load(path / "assets.extra" / FILENAME)
         self.chunk_frames = min(self.chunk_frames, self.metadata.max_frames or self.chunk_frames)
         self.name = f"WaveGrad SavedModel ({self.metadata.iterations} steps)"
+        hardware.configure_tensorflow()
         self._vocode = tf.saved_model.load(str(path)).signatures["vocode_with_noise"]
 
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
