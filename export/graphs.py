@@ -10,28 +10,18 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from wavegrad_tf import diffusion, mel as mel_lib, schedules
+from wavegrad_tf import diffusion, mel as mel_lib
 from wavegrad_tf.runtime import Metadata
 
 # Diffusion steps are unrolled in the graph; beyond this the graph gets too large to be useful.
 MAX_STEPS = 100
 
 
-def _sampler(model, cfg, betas):
-    """sample(mel, noise_fn) -> audio with the model, the schedule and the prior baked in."""
-    betas = np.asarray(betas, np.float64)
+def _sampler(model, cfg, betas, consistency) -> diffusion.Sampler:
+    """The sampler with the model, the schedule, the prior and the consistency option baked in."""
     if len(betas) > MAX_STEPS:
         raise ValueError(f"schedule: {len(betas)} steps; export unrolls at most {MAX_STEPS}")
-    per_step = schedules.conditioning(betas, cfg.diffusion.continuous)
-
-    def eps(y, mel, conditioning):
-        return model([y, mel, conditioning], training=False)
-
-    def sample(mel, noise_fn):
-        return diffusion.sample(eps, mel, cfg.audio.hop_length, betas, noise_fn, conditioning=per_step,
-                                std=diffusion.prior_std(mel, cfg))
-
-    return sample
+    return diffusion.Sampler(lambda y, mel, level: model([y, mel, level], training=False), cfg, betas, consistency)
 
 
 def _drawn(step, batch, start, length):
@@ -41,7 +31,7 @@ def _drawn(step, batch, start, length):
 def serving_functions(model, cfg, metadata: Metadata) -> dict:
     """{name: tf.function} for `serving_default` (mel, lengths), `vocode_with_noise` (mel, lengths, noise),
     `mel_from_audio` (audio) and `metadata` (wavegrad.json as a string)."""
-    sample = _sampler(model, cfg, metadata.betas)
+    sample = _sampler(model, cfg, metadata.betas, metadata.consistency)
     steps, hop, n_mels, max_frames = metadata.iterations, cfg.audio.hop_length, cfg.audio.n_mels, metadata.max_frames
     low, high = mel_lib.plausible_range(cfg.audio)
     # Any rank and width: the checks below answer a wrong one with a message, not a shape error.
@@ -112,13 +102,13 @@ def serving_functions(model, cfg, metadata: Metadata) -> dict:
             "metadata": metadata_fn}
 
 
-def on_device_function(model, cfg, betas, frames: int):
+def on_device_function(model, cfg, metadata: Metadata, frames: int):
     """Batch-1 sampler for TFLite: mel [1, frames, n_mels] and noise [steps, 1, frames * hop] -> audio
     [1, frames * hop], unrolled. The frame count is fixed: every shape in the graph is static, which lets the
     converter fold dilated convolutions into CONV_2D and plan all memory in one arena. The noise is an input
     (the runner draws it): TFLite's random op would be the one op outside XNNPACK."""
-    sample = _sampler(model, cfg, betas)
-    steps, samples = len(betas), frames * cfg.audio.hop_length
+    sample = _sampler(model, cfg, metadata.betas, metadata.consistency)
+    steps, samples = metadata.iterations, frames * cfg.audio.hop_length
 
     @tf.function(input_signature=[tf.TensorSpec([1, frames, cfg.audio.n_mels], tf.float32, name="mel"),
                                   tf.TensorSpec([steps, 1, samples], tf.float32, name="noise")])

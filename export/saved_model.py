@@ -36,15 +36,17 @@ def define_flags():
     flags.DEFINE_enum("precision", "auto", list(VOCODING_PRECISIONS), "Compute precision of the graph: auto is "
                       "float32 (the server's CPU is not this one's); bfloat16 for servers whose CPUs have AVX512-BF16 "
                       "or AMX.")
+    cli.define_consistency_flags()
 
 
 def export_saved_model(model, output, model_name: str = "wavegrad", version: int = 1, schedule=None,
-                       max_frames=None, precision: str = "auto") -> Path:
+                       max_frames=None, precision: str = "auto", consistency: dict | None = None) -> Path:
     """Writes the SavedModel of a run or pretrained model and returns its version folder."""
     import keras
 
     from export import graphs
     from wavegrad_tf import runs, schedules
+    from wavegrad_tf.config import Consistency
     from wavegrad_tf.runtime import DEFAULT_MAX_FRAMES, Metadata
 
     path = Path(output) / model_name / str(version)
@@ -55,7 +57,7 @@ def export_saved_model(model, output, model_name: str = "wavegrad", version: int
     choice = hardware.vocoding_precision(precision, hardware.this_machine())
     cfg, network = runs.load_model(model, dtype=hardware.KERAS_POLICIES[choice.precision])
     metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
-                        max_frames=max_frames or DEFAULT_MAX_FRAMES)
+                        max_frames=max_frames or DEFAULT_MAX_FRAMES, consistency=Consistency.of(cfg, **(consistency or {})))
     archive = keras.export.ExportArchive()
     archive.track(network)
     for name, fn in graphs.serving_functions(network, cfg, metadata).items():
@@ -97,7 +99,7 @@ def write_warmup_requests(path: Path, model_name: str, cfg, max_frames: int) -> 
 def main(argv):
     del argv
     path = export_saved_model(FLAGS.model, FLAGS.output, FLAGS.model_name, FLAGS.version, FLAGS.schedule,
-                              FLAGS.max_frames, FLAGS.precision)
+                              FLAGS.max_frames, FLAGS.precision, cli.consistency_flags())
     print(f"wrote {path}")
 
 

@@ -34,21 +34,22 @@ def define_flags():
                       "starts with the smallest (first audio sooner) and continues with the largest.")
     flags.DEFINE_string("calibration_audio", None, "Folder of recordings for full_int8 calibration; default: the "
                         "run's training audio.")
+    cli.define_consistency_flags()
 
 
 def signature(frames: int) -> str:
     return f"frames_{frames}"
 
 
-def _saved_model(model, cfg, betas, chunk_frames, directory: str) -> str:
+def _saved_model(model, cfg, metadata, directory: str) -> str:
     import keras
 
     from export import graphs
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for frames in chunk_frames:
-        archive.add_endpoint(signature(frames), graphs.on_device_function(model, cfg, betas, frames))
+    for frames in metadata.chunk_frames:
+        archive.add_endpoint(signature(frames), graphs.on_device_function(model, cfg, metadata, frames))
     archive.write_out(directory, verbose=False)
     return directory
 
@@ -69,8 +70,8 @@ def _convert(saved_model_dir: str, keys, variant: str, calibration=None) -> byte
 
 
 def calibration_samples(model, cfg, metadata, audio_dir=None, per_size: int = 8):
-    """(signature, inputs) pairs from real speech for full_int8: mels of each signature's length with their
-    prior-scaled noise, from `audio_dir` or the run's training audio."""
+    """(signature, inputs) pairs from real speech for full_int8: mels of each signature's length with the white
+    noise the runner would draw (the graph shapes it by the prior), from `audio_dir` or the run's training audio."""
     import numpy as np
 
     from wavegrad_tf import runs
@@ -91,9 +92,10 @@ def calibration_samples(model, cfg, metadata, audio_dir=None, per_size: int = 8)
 
 
 def export_tflite(model, output, variants=VARIANTS, schedule=None, chunk_frames=CHUNK_FRAMES,
-                  calibration_audio=None) -> dict:
+                  calibration_audio=None, consistency: dict | None = None) -> dict:
     """Writes the .tflite files and wavegrad.json; returns {variant: path}."""
     from wavegrad_tf import runs, schedules
+    from wavegrad_tf.config import Consistency
     from wavegrad_tf.errors import UserError
     from wavegrad_tf.runtime import Metadata
 
@@ -103,13 +105,13 @@ def export_tflite(model, output, variants=VARIANTS, schedule=None, chunk_frames=
     chunk_frames = tuple(sorted({int(n) for n in chunk_frames}))
     cfg, network = runs.load_model(model)
     metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
-                        chunk_frames=chunk_frames)
+                        chunk_frames=chunk_frames, consistency=Consistency.of(cfg, **(consistency or {})))
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     keys = [signature(n) for n in chunk_frames]
     written = {}
     with tempfile.TemporaryDirectory() as tmp:
-        saved = _saved_model(network, cfg, metadata.betas, chunk_frames, f"{tmp}/sampler")
+        saved = _saved_model(network, cfg, metadata, f"{tmp}/sampler")
         samples = calibration_samples(model, cfg, metadata, calibration_audio) if "full_int8" in variants else []
         for variant in variants:
             written[variant] = output / f"{variant}.tflite"
@@ -121,7 +123,7 @@ def export_tflite(model, output, variants=VARIANTS, schedule=None, chunk_frames=
 def main(argv):
     del argv
     for name, path in export_tflite(FLAGS.model, FLAGS.output, FLAGS.variants, FLAGS.schedule, FLAGS.chunk_frames,
-                                    FLAGS.calibration_audio).items():
+                                    FLAGS.calibration_audio, cli.consistency_flags()).items():
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

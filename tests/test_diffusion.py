@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wavegrad_tf import diffusion, schedules
+from wavegrad_tf import diffusion, priors, schedules
 from wavegrad_tf.config import load_config
 from wavegrad_tf.runtime import PositionalNoise
 
@@ -77,22 +77,24 @@ def numpy_sampler(eps_fn, mel, hop, betas, noises, std=1.0):
     return y
 
 
+def eps_np(y, m, level):
+    """A stand-in network, the same in NumPy and TensorFlow: nonlinear in y, and using the mel and the level."""
+    return np.tanh(y) * 0.5 * level + np.repeat(m.mean(-1), y.shape[1] // m.shape[1], axis=1) / 10
+
+
+def eps_tf(y, m, level):
+    return tf.tanh(y) * 0.5 * level[:, None] + tf.repeat(tf.reduce_mean(m, -1), y.shape[1] // m.shape[1], axis=1) / 10
+
+
 @pytest.mark.parametrize("schedule", ["manual-6", "fibonacci-25"])
 def test_sampler_matches_numpy_transcription(schedule):
-    betas = schedules.get_schedule(schedule)
-    hop, mel = 4, np.random.default_rng(1).standard_normal((2, 5, 3)).astype("float32")
-
-    def eps_np(y, m, level):
-        return np.tanh(y) * 0.5 * level + np.repeat(m.mean(-1), hop, axis=1)
-
+    cfg = load_config("demo", ["diffusion.prior=standard"])
+    betas, hop = schedules.get_schedule(schedule), cfg.audio.hop_length
+    mel = np.random.default_rng(1).uniform(-8, -2, (2, 5, cfg.audio.n_mels)).astype("float32")
     noise = PositionalNoise(seed=3)
-    noises = {n: noise(n, 2, 0, 20).astype(np.float64) for n in range(len(betas) + 1)}
+    noises = {n: noise(n, 2, 0, 5 * hop).astype(np.float64) for n in range(len(betas) + 1)}
     expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises)
-
-    def eps_tf(y, m, level):
-        return tf.tanh(y) * 0.5 * level[:, None] + tf.repeat(tf.reduce_mean(m, -1), hop, axis=1)
-
-    got = diffusion.sample(eps_tf, mel, hop, betas, noise).numpy()
+    got = diffusion.Sampler(eps_tf, cfg, betas)(mel, noise).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
 
 
@@ -115,24 +117,17 @@ def test_priorgrad_prior_and_sampler_match_a_numpy_transcription():
     mel[0, 2] = -11.5  # a silent frame: at the floor
     energy = np.sqrt(np.exp(mel.astype(np.float64)).sum(-1))
     expected_std = np.repeat(np.clip(energy / 3.0, 0.1, 1.0), hop, axis=1)
-    std = diffusion.prior_std(mel, cfg).numpy()
+    std = priors.PriorGrad(cfg).condition(mel).numpy()
     np.testing.assert_allclose(std, expected_std, rtol=1e-5)
     assert std[0, 2 * hop] == pytest.approx(0.1) and std.max() <= 1.0 and len(np.unique(std.round(6))) > 4
 
     betas = schedules.get_schedule("manual-6")
     noise = PositionalNoise(seed=5)
     noises = {n: noise(n, 2, 0, 6 * hop).astype(np.float64) for n in range(len(betas) + 1)}
-
-    def eps_np(y, m, level):
-        return np.tanh(y) * 0.5 * level + np.repeat(m.mean(-1), hop, axis=1) / 10
-
-    def eps_tf(y, m, level):
-        return tf.tanh(y) * 0.5 * level[:, None] + tf.repeat(tf.reduce_mean(m, -1), hop, axis=1) / 10
-
     expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises, expected_std)
-    got = diffusion.sample(eps_tf, mel, hop, betas, noise, std=diffusion.prior_std(mel, cfg)).numpy()
+    got = diffusion.Sampler(eps_tf, cfg, betas)(mel, noise).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
-    standard = diffusion.sample(eps_tf, mel, hop, betas, noise).numpy()
+    standard = diffusion.Sampler(eps_tf, load_config("demo", ["diffusion.prior=standard"]), betas)(mel, noise).numpy()
     assert np.abs(got - standard).max() > 0.1  # the prior changes the output
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 from conftest import SPEECH, run_module
 from export.saved_model import export_saved_model
 from wavegrad_tf import diffusion, mel as mel_lib, schedules
+from wavegrad_tf.config import Consistency
 from wavegrad_tf.runtime import Metadata, PositionalNoise
 from wavegrad_tf.vocoders import load_vocoder
 
@@ -57,8 +58,8 @@ def test_saved_model_matches_keras_sampler_with_the_same_noise(exported, tiny_mo
     assert cfg.diffusion.prior == "priorgrad"
     betas = schedules.schedule_for(cfg)
     noise = PositionalNoise(seed=9)
-    keras_audio = diffusion.sample(lambda y, m, c: model([y, m, c]), mel[None], cfg.audio.hop_length, betas, noise,
-                                   std=diffusion.prior_std(mel[None], cfg)).numpy()
+    keras_audio = diffusion.Sampler(lambda y, m, c: model([y, m, c]), cfg, betas, Consistency.of(cfg))(
+        mel[None], noise).numpy()
     stacked = noise.per_step(len(betas), 0, mel.shape[0] * cfg.audio.hop_length)
     out = loaded.signatures["vocode_with_noise"](mel=tf.constant(mel[None]), lengths=tf.constant([len(mel)]),
                                                  noise=tf.constant(stacked))

@@ -47,9 +47,8 @@ def test_overfits_one_clip(tmp_path):
     audio = np.fromfile(clips[0].cache, "<i2")[cfg.audio.win_length // 2:][:clips[0].num_samples] / 32767.0
     audio = audio[:len(audio) // cfg.audio.hop_length * cfg.audio.hop_length].astype(np.float32)
     features = mel.log_mel_spectrogram(audio, cfg.audio, use_tf=False)[None, :-1]
-    sample = diffusion.sample(lambda y, m, c: trainer.averaged_model()([y, m, c]), features, cfg.audio.hop_length,
-                              schedules.get_schedule("manual-6"), PositionalNoise(0),
-                              std=diffusion.prior_std(features, cfg)).numpy()[0]
+    sample = diffusion.Sampler(lambda y, m, c: trainer.averaged_model()([y, m, c]), cfg,
+                               schedules.get_schedule("manual-6"))(features, PositionalNoise(0)).numpy()[0]
     noise = np.random.default_rng(0).standard_normal(len(audio)).astype(np.float32) * audio.std()
 
     def dist(x):
@@ -205,10 +204,18 @@ def test_learning_rate_warms_up_then_halves():
 
 
 def test_prior_weights_the_loss_by_the_noise_std():
-    noise, pred = np.array([[0.1, 1.0]], np.float32), np.array([[0.0, 0.0]], np.float32)
-    np.testing.assert_allclose(noise_loss(noise, pred).numpy(), [[0.1, 1.0]], rtol=1e-6)
-    np.testing.assert_allclose(noise_loss(noise, pred, np.array([[0.1, 1.0]], np.float32)).numpy(), [[1.0, 1.0]],
-                               rtol=1e-6)
+    """L1 of the error whitened by the prior: as is under N(0, I), over the noise's std under PriorGrad."""
+    from wavegrad_tf import priors
+
+    cfg = load_config(TINY, ["diffusion.prior_energy_max=1.0", "diffusion.prior_std_min=0.1"])
+    hop = cfg.audio.hop_length
+    mel = np.stack([np.full(cfg.audio.n_mels, np.log(1e-5)), np.full(cfg.audio.n_mels, 0.0)])[None].astype(np.float32)
+    noise, pred = np.full((1, 2 * hop), 0.5, np.float32), np.zeros((1, 2 * hop), np.float32)
+    standard = priors.Standard(cfg)
+    np.testing.assert_allclose(noise_loss(noise, pred, standard, mel).numpy(), noise, rtol=1e-6)
+    # frame 0 is silent (std at its floor 0.1), frame 1 at energy sqrt(n_mels) > 1 (std clipped to 1)
+    expected = np.concatenate([np.full(hop, 5.0), np.full(hop, 0.5)])[None]
+    np.testing.assert_allclose(noise_loss(noise, pred, priors.PriorGrad(cfg), mel).numpy(), expected, rtol=1e-5)
 
 
 def test_fine_tuning_starts_from_another_models_averaged_weights(tiny_run, tmp_path):

@@ -31,3 +31,21 @@ def run(main) -> None:
             sys.exit(130)
 
     app.run(guarded)
+
+
+def define_consistency_flags() -> None:
+    """--consistency, --consistency_iterations, --consistency_steps: the sampler's projection (for training runs
+    and exporters; an export has its own baked in)."""
+    flags.DEFINE_enum("consistency", None, ["none", "mel", "gla", "gla_once"], "What the sampler makes its estimate "
+                      "consistent with: mel (the output's band energies rescaled to the mel), gla (GLA-Grad: "
+                      "Griffin-Lim projections in the first steps), gla_once (GLA-Grad++: one projection), none; "
+                      "default: the model's config (diffusion.consistency).")
+    flags.DEFINE_integer("consistency_iterations", None, "Projection iterations; default: the config's, else 3 for "
+                         "mel and 32 for gla.")
+    flags.DEFINE_integer("consistency_steps", None, "gla, gla_once: how many of the first steps; default: the config's.")
+
+
+def consistency_flags() -> dict:
+    """The consistency flags given, as `load_vocoder`'s and the exporters' `consistency` argument."""
+    f = flags.FLAGS
+    return {"kind": f.consistency, "iterations": f.consistency_iterations, "steps": f.consistency_steps}

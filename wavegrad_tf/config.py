@@ -126,13 +126,24 @@ class DiffusionConfig:
     train_schedule: Any = "linear-1000"
     # Default sampling schedule for `infer` and validation audio.
     inference_schedule: Any = "manual-6"
-    # The noise's distribution: "standard" N(0, I) (the paper), or "priorgrad" (Lee et al. 2022):
-    # N(0, diag(std^2)) with std per mel frame from its energy, so quiet frames start nearly clean.
+    # The noise's distribution (wavegrad_tf.priors): "standard" N(0, I) (the paper); "priorgrad" (Lee et al.
+    # 2022), N(0, diag(std^2)) with std per mel frame from its energy, so quiet frames start nearly clean;
+    # "specgrad" (Koizumi et al. 2022), PriorGrad's level shaped in frequency by each frame's spectral envelope.
     prior: str = "standard"
     # PriorGrad: std = clip(frame energy / prior_energy_max, prior_std_min, 1), frame energy being
     # sqrt(sum of the linear mel). prior_energy_max is measured on the training data when left empty.
     prior_std_min: float = 0.1
     prior_energy_max: Optional[float] = None
+    # SpecGrad: cepstral coefficients kept of each frame's envelope (the paper's lifter order).
+    specgrad_lifter: int = 24
+    # What the sampler makes its estimate consistent with (wavegrad_tf.diffusion.Sampler): "none"; "mel", the
+    # output's band energies rescaled to the conditioning mel; "gla", GLA-Grad (Liu et al. 2024): the clean
+    # estimate of each of the first consistency_steps steps replaced by its Griffin-Lim projection onto the
+    # magnitude the mel implies; "gla_once", GLA-Grad++ (2025): that projection computed once, at the first step.
+    consistency: str = "none"
+    # Projection iterations; default: 3 for mel, 32 for gla and gla_once (GLA-Grad's).
+    consistency_iterations: Optional[int] = None
+    consistency_steps: int = 3
 
     def validate(self, prefix: str = "diffusion") -> None:
         from wavegrad_tf import schedules  # local: schedules imports this package's error type
@@ -148,9 +159,53 @@ class DiffusionConfig:
             raise ConfigError(f"{prefix}.prior_std_min: expected in (0, 1], got {self.prior_std_min}")
         if self.prior_energy_max is not None:
             _positive(f"{prefix}.prior_energy_max", self.prior_energy_max)
+        _positive(f"{prefix}.specgrad_lifter", self.specgrad_lifter)
+        if self.consistency not in Consistency.DEFAULT_ITERATIONS:
+            raise ConfigError(f"{prefix}.consistency: expected one of {list(Consistency.DEFAULT_ITERATIONS)}, "
+                              f"got {self.consistency!r}")
+        if self.consistency_iterations is not None:
+            _positive(f"{prefix}.consistency_iterations", self.consistency_iterations)
+        _positive(f"{prefix}.consistency_steps", self.consistency_steps)
 
 
-PRIORS = ("standard", "priorgrad")
+PRIORS = ("standard", "priorgrad", "specgrad")
+
+
+@dataclasses.dataclass(frozen=True)
+class Consistency:
+    """What the sampler makes its estimate consistent with (`diffusion.consistency` in the config, which explains
+    each kind). `steps`: how many of the first, noisiest steps GLA-Grad's projection replaces the clean estimate in."""
+
+    kind: str = "none"
+    iterations: int = 0
+    steps: int = 0
+
+    DEFAULT_ITERATIONS: typing.ClassVar[dict] = {"none": 0, "mel": 3, "gla": 32, "gla_once": 32}
+
+    @classmethod
+    def of(cls, cfg, kind: Optional[str] = None, iterations: Optional[int] = None,
+           steps: Optional[int] = None) -> "Consistency":
+        """The config's choice, each part replaced where given (the command-line flags)."""
+        d = cfg.diffusion
+        kind = kind or d.consistency
+        if kind not in cls.DEFAULT_ITERATIONS:
+            raise UserError(f"--consistency: expected one of {list(cls.DEFAULT_ITERATIONS)}, got {kind!r}")
+        iterations = iterations if iterations is not None else d.consistency_iterations
+        iterations = cls.DEFAULT_ITERATIONS[kind] if iterations is None else iterations
+        steps = d.consistency_steps if steps is None else steps
+        for name, value in (("iterations", iterations), ("steps", steps)):
+            if kind != "none" and value < 1:
+                raise UserError(f"--consistency_{name}: expected >= 1, got {value}")
+        if kind != "none" and cfg.audio.win_length % cfg.audio.hop_length:
+            raise UserError(f"--consistency {kind}: the STFT projections need audio.win_length a multiple of "
+                            f"hop_length ({cfg.audio.hop_length}), got {cfg.audio.win_length}")
+        return cls(kind, iterations if kind != "none" else 0, steps if kind in ("gla", "gla_once") else 0)
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "no consistency projection"
+        where = f" in the first {self.steps} steps" if self.steps else " of the output"
+        return f"{self.kind} consistency, {self.iterations} iterations{where}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,6 +265,11 @@ class Config:
         self.audio.validate()
         self.model.validate(self.audio.hop_length)
         self.diffusion.validate()
+        d = self.diffusion
+        if (d.consistency != "none" or d.prior == "specgrad") and self.audio.win_length % self.audio.hop_length:
+            raise ConfigError(f"audio.win_length: diffusion.{'prior' if d.prior == 'specgrad' else 'consistency'} "
+                              f"works in the STFT, which needs a multiple of hop_length ({self.audio.hop_length}), "
+                              f"got {self.audio.win_length}")
         self.train.validate(self.audio.hop_length)
         return self
 
@@ -225,7 +285,7 @@ class Config:
 
 
 # What a resumed run may change: how it trains and samples, not the network, its features or its noise.
-RESUMABLE = ("name", "train.", "diffusion.inference_schedule")
+RESUMABLE = ("name", "train.", "diffusion.inference_schedule", "diffusion.consistency")
 
 
 def resume_config(stored: Config, new: Config, source: str = "the run") -> tuple[Config, list[str]]:

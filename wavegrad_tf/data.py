@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import diffusion, hardware, mel, schedules
+from wavegrad_tf import diffusion, hardware, mel, priors, schedules
 from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio
 from wavegrad_tf.config import Config
 
@@ -150,8 +150,8 @@ def energy_max(clips: list[Clip], cfg: Config) -> float:
 
 
 def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless batches {audio, mel, noisy_audio, noise, noise_level, conditioning}, plus noise_std
-    (the noise's std per sample) under the PriorGrad prior.
+    """Endless batches {audio, mel, noisy_audio, noise, noise_level, conditioning}; the noise is drawn from the
+    config's prior (`wavegrad_tf.priors`) for each crop's mel.
 
     Crop starts are drawn uniformly over all valid hop-aligned positions of the corpus, so long
     files are sampled in proportion to their length. The diffusion noise is drawn here, from
@@ -164,6 +164,7 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
     cumulative = tf.constant(np.cumsum(starts))
     total = int(np.sum(starts))
     levels = schedules.noise_levels(schedules.get_schedule(cfg.diffusion.train_schedule))
+    prior = priors.prior_for(cfg)
 
     def pick(r):
         u = r % total
@@ -179,14 +180,10 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
 
     def features(window, seeds):
         audio, log_mel = crop_features(window, cfg)
-        noise = tf.random.stateless_normal(tf.shape(audio), seeds[0])
-        std = diffusion.prior_std(log_mel, cfg)
-        extra = {}
-        if std is not None:
-            noise, extra = noise * std, {"noise_std": std}
+        noise = prior.shape(tf.random.stateless_normal(tf.shape(audio), seeds[0]), prior.condition(log_mel))
         level, conditioning = diffusion.draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
         return {"audio": audio, "mel": log_mel, "noise": noise, "noise_level": level,
-                "conditioning": conditioning, "noisy_audio": diffusion.add_noise(audio, noise, level), **extra}
+                "conditioning": conditioning, "noisy_audio": diffusion.add_noise(audio, noise, level)}
 
     windows = (tf.data.Dataset.random(seed=seed).map(pick).map(load, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(batch_size, drop_remainder=True))

@@ -1,5 +1,6 @@
-"""WaveGrad diffusion in TensorFlow: forward noising, training noise levels, PriorGrad's prior and the
-paper's sampler (Chen et al. 2020, Alg. 1-2). The schedules themselves are in `wavegrad_tf.schedules`."""
+"""WaveGrad diffusion in TensorFlow: forward noising, training noise levels and the paper's sampler (Chen et
+al. 2020, Alg. 1-2) with its consistency options. The schedules are in `wavegrad_tf.schedules`, the noise's
+distribution in `wavegrad_tf.priors`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from wavegrad_tf import mel as mel_lib
+from wavegrad_tf import mel as mel_lib, priors, schedules, spectral
+from wavegrad_tf.config import Consistency
 from wavegrad_tf.runtime.noise import PositionalNoise
 from wavegrad_tf.schedules import sampler_coefficients
 
@@ -37,51 +39,52 @@ def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool
     return level, level
 
 
-def prior_std(log_mel, cfg):
-    """The noise's std per sample, [..., frames * hop], under `cfg.diffusion.prior`; None for N(0, I).
+class Sampler:
+    """The paper's sampler (Alg. 2) for one network, schedule, prior and consistency option: y_N drawn from the
+    prior, then N refinement steps. The Keras vocoder, the SavedModel and TFLite graphs and the schedule search
+    all sample with this class.
 
-    PriorGrad (Lee et al. 2022): each frame's energy over the training data's largest, clipped to
-    [prior_std_min, 1] and held over the frame's hop samples.
+    eps_fn(y, mel, model_input) predicts the noise; the model sees the noise level (continuous models) or n / T.
+    Calling it with mel [batch, frames, n_mels] returns audio [batch, frames * hop]. `noise(step, batch, start,
+    length)` supplies the white noise of y_N (step N) and of each z (steps N-1..1); it defaults to positional
+    noise. `start_sample` offsets it for chunked synthesis. Static sizes are used where known, so the same loop
+    is traced, unrolled, for export.
     """
-    d = cfg.diffusion
-    if d.prior == "standard":
-        return None
-    if d.prior_energy_max is None:
-        raise ValueError("diffusion.prior_energy_max: not set (training measures it on its data)")
-    std = tf.clip_by_value(mel_lib.frame_energy(log_mel, cfg.audio) / d.prior_energy_max, d.prior_std_min, 1.0)
-    # Held over the hop by a broadcast multiply and a reshape (tf.repeat becomes TFLite's TILE, outside XNNPACK).
-    held = std[..., None] * tf.ones([cfg.audio.hop_length])
-    return tf.reshape(held, tf.concat([tf.shape(std)[:-1], [-1]], 0))
 
+    def __init__(self, eps_fn: Callable, cfg, betas, consistency: Optional[Consistency] = None):
+        self.eps_fn, self.cfg = eps_fn, cfg
+        self.betas = np.asarray(betas, np.float64)
+        self.prior = priors.prior_for(cfg)
+        self.consistency = consistency or Consistency()
+        self.c = sampler_coefficients(self.betas)
+        per_step = schedules.conditioning(self.betas, cfg.diffusion.continuous)
+        self.model_input = self.c["noise_level"] if per_step is None else per_step
 
-def sample(eps_fn: Callable, mel, hop_length: int, betas: np.ndarray,
-           noise: Optional[Callable[[int, int, int, int], np.ndarray]] = None,
-           start_sample: int = 0, conditioning: Optional[np.ndarray] = None, std=None):
-    """The paper's sampler: y_N ~ N(0, I), then N refinement steps. Returns audio [batch, frames * hop].
+    def __call__(self, mel, noise: Optional[Callable[[int, int, int, int], np.ndarray]] = None, start_sample: int = 0):
+        mel = tf.convert_to_tensor(mel, tf.float32)
+        hop, c, steps, kind = self.cfg.audio.hop_length, self.c, len(self.betas), self.consistency.kind
+        batch = mel.shape[0] if mel.shape[0] is not None else tf.shape(mel)[0]
+        length = mel.shape[1] * hop if mel.shape[1] is not None else tf.shape(mel)[1] * hop
+        noise = noise or PositionalNoise()
+        state = self.prior.condition(mel)
+        target = mel_lib.magnitude_from_mel(tf.concat([mel, mel[:, -1:]], 1), self.cfg.audio) if kind in (
+            "gla", "gla_once") else None
 
-    eps_fn(y, mel, model_input) predicts the noise. `noise(step, batch, start, length)` supplies
-    y_N (step N) and z (steps N-1..1); it defaults to fresh random noise. `start_sample` offsets
-    positional noise for chunked synthesis. `conditioning` overrides what the model sees per step
-    (discrete models see n / T instead of the noise level). `std` [batch, frames * hop] scales every
-    noise draw (PriorGrad's prior, from `prior_std`); the update is otherwise the same.
-    """
-    mel = tf.convert_to_tensor(mel, tf.float32)
-    # Static sizes when known (eager), else symbolic: the same loop is traced, unrolled, for export.
-    batch = mel.shape[0] if mel.shape[0] is not None else tf.shape(mel)[0]
-    length = mel.shape[1] * hop_length if mel.shape[1] is not None else tf.shape(mel)[1] * hop_length
-    noise = noise or PositionalNoise()
-    c = sampler_coefficients(np.asarray(betas, np.float64))
-    per_step = c["noise_level"] if conditioning is None else conditioning
-    steps = len(betas)
+        def draw(step):
+            return self.prior.shape(tf.convert_to_tensor(noise(step, batch, start_sample, length), tf.float32), state)
 
-    def draw(step):
-        z = tf.convert_to_tensor(noise(step, batch, start_sample, length), tf.float32)
-        return z if std is None else z * std
-
-    y = draw(steps)
-    for n in reversed(range(steps)):
-        eps = eps_fn(y, mel, tf.fill([batch], np.float32(per_step[n])))
-        y = (y - np.float32(c["eps_scale"][n]) * eps) * np.float32(c["inv_sqrt_alpha"][n])
-        if n > 0:
-            y = y + np.float32(c["sigma"][n]) * draw(n)
-    return y
+        y, projected = draw(steps), None
+        for n in reversed(range(steps)):
+            eps = self.eps_fn(y, mel, tf.fill([batch], np.float32(self.model_input[n])))
+            if n >= steps - self.consistency.steps:  # GLA-Grad: the clean estimate replaced by its projection
+                level, spread = np.float32(c["noise_level"][n]), np.float32(np.sqrt(1 - c["noise_level"][n] ** 2))
+                if projected is None or kind == "gla":
+                    projected = spectral.griffin_lim((y - spread * eps) / level, target, self.cfg.audio,
+                                                     self.consistency.iterations)
+                eps = (y - level * projected) / spread
+            y = (y - np.float32(c["eps_scale"][n]) * eps) * np.float32(c["inv_sqrt_alpha"][n])
+            if n > 0:
+                y = y + np.float32(c["sigma"][n]) * draw(n)
+        if kind == "mel":
+            y = spectral.mel_consistency(y, mel, self.cfg.audio, self.consistency.iterations)
+        return y

@@ -50,6 +50,7 @@ def define_flags():
     flags.DEFINE_integer("griffin_lim_iterations", 32, "Griffin-Lim iterations for the baseline.")
     flags.DEFINE_list("metrics", None, "Subset of metrics (default: all).")
     flags.DEFINE_integer("plot_files", 3, "Clips shown in spectrograms.png.")
+    cli.define_consistency_flags()
 
 
 def evaluation_files(model: str | os.PathLike, audio_dir: Optional[str | os.PathLike]) -> list[Path]:
@@ -89,11 +90,11 @@ def score(audio: np.ndarray, reference: np.ndarray, audio_cfg, names, ground_tru
 
 def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed: int = 0,
              max_files: Optional[int] = None, griffin_lim_iterations: int = 32, metric_names=None,
-             plot_files: int = 3, precision: str = "auto") -> dict:
+             plot_files: int = 3, precision: str = "auto", consistency: Optional[dict] = None) -> dict:
     """Scores every clip, writes the outputs to `output` and returns the results dict (results.json)."""
     files = evaluation_files(model, audio_dir)[:max_files]
     metric_names = check_metrics(metric_names)
-    vocoder = load_vocoder(model, schedule, iterations, precision)
+    vocoder = load_vocoder(model, schedule, iterations, precision, consistency=consistency)
     return evaluate_vocoder(vocoder, files, output, str(model), seed, griffin_lim_iterations, metric_names,
                             plot_files)
 
@@ -211,7 +212,8 @@ def summary_markdown(results: dict) -> str:
 def main(argv):
     del argv
     results = evaluate(FLAGS.model, FLAGS.output, FLAGS.audio_dir, FLAGS.schedule, FLAGS.iterations, FLAGS.seed,
-                       FLAGS.max_files, FLAGS.griffin_lim_iterations, FLAGS.metrics, FLAGS.plot_files, FLAGS.precision)
+                       FLAGS.max_files, FLAGS.griffin_lim_iterations, FLAGS.metrics, FLAGS.plot_files, FLAGS.precision,
+                       cli.consistency_flags())
     print(summary_markdown(results))
     print(f"wrote {FLAGS.output}/results.json, results.csv, summary.md, spectrograms.png, audio/")
 

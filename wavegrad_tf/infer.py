@@ -37,11 +37,12 @@ def define_flags():
     flags.DEFINE_integer("seed", None, "Noise seed, for reproducible output.")
     flags.DEFINE_integer("chunk_frames", None, "Mel frames vocoded at a time; default: the backend's.")
     flags.DEFINE_integer("threads", None, "Interpreter threads (.tflite).")
+    cli.define_consistency_flags()
 
 
 def vocode_file(model: str, input_path: str, output_path: str, iterations: Optional[int] = None, schedule=None,
                 precision: str = "auto", seed: Optional[int] = None, chunk_frames: Optional[int] = None,
-                threads: Optional[int] = None, progress=sys.stderr) -> dict:
+                threads: Optional[int] = None, progress=sys.stderr, consistency: Optional[dict] = None) -> dict:
     """Checks the output path and the input, then loads the model and streams input to output."""
     import soundfile as sf
 
@@ -49,13 +50,13 @@ def vocode_file(model: str, input_path: str, output_path: str, iterations: Optio
     from wavegrad_tf.vocoders import describe, load_vocoder
 
     output = check_output(output_path)
-    audio_cfg = describe(model, schedule, iterations, precision)
+    audio_cfg = describe(model, schedule, iterations, precision, consistency)
     vocoder = None
     if audio_cfg is None:  # a TF Serving model: only the server knows its features
         vocoder = load_vocoder(model)
         audio_cfg = vocoder.metadata.audio
     mels, samples, seconds = open_input(input_path, audio_cfg)
-    vocoder = vocoder or load_vocoder(model, schedule, iterations, precision, threads)
+    vocoder = vocoder or load_vocoder(model, schedule, iterations, precision, threads, consistency)
     if chunk_frames:
         vocoder.chunk_frames = chunk_frames
     rate, written, start, shown = audio_cfg.sample_rate, 0, time.monotonic(), seconds / 10
@@ -82,7 +83,7 @@ def vocode_file(model: str, input_path: str, output_path: str, iterations: Optio
 def main(argv):
     del argv
     result = vocode_file(FLAGS.model, FLAGS.input, FLAGS.output, FLAGS.iterations, FLAGS.schedule, FLAGS.precision,
-                         FLAGS.seed, FLAGS.chunk_frames, FLAGS.threads)
+                         FLAGS.seed, FLAGS.chunk_frames, FLAGS.threads, consistency=cli.consistency_flags())
     print(f"wrote {result['output']}: {result['seconds']:.2f} s, {result['iterations']} iterations, "
           f"{result['vocoder']}")
 

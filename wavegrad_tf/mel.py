@@ -106,6 +106,24 @@ def linear_mel(features, cfg: AudioConfig, use_tf: bool = True):
     return np.exp(np.asarray(features, np.float64) * cfg.mel_scale + cfg.mel_offset)
 
 
+@functools.lru_cache(maxsize=8)
+def _filterbank_pseudo_inverse(cfg: AudioConfig) -> np.ndarray:
+    return np.linalg.pinv(mel_filterbank(cfg).astype(np.float64)).astype(np.float32)  # [n_mels, bins]
+
+
+def magnitude_from_mel(features, cfg: AudioConfig, use_tf: bool = True):
+    """The STFT magnitude [..., frames, n_fft // 2 + 1] a log-mel implies: the filterbank's pseudo-inverse
+    applied to the linear mel (GLA-Grad's magnitude target, SpecGrad's spectral envelope), clipped at zero,
+    and the power's root taken. Smooth across each band: a mel keeps no harmonic detail to recover."""
+    pinv = _filterbank_pseudo_inverse(cfg)
+    if use_tf:
+        tf = _tf()
+        spec = tf.maximum(tf.matmul(linear_mel(features, cfg), pinv), 0.0)
+        return spec if cfg.power == 1.0 else tf.pow(spec, 1.0 / cfg.power)
+    spec = np.maximum(linear_mel(features, cfg, use_tf=False).astype(np.float32) @ pinv, 0.0)
+    return spec if cfg.power == 1.0 else spec ** (1.0 / cfg.power)
+
+
 def log_mel_spectrogram(audio, cfg: AudioConfig, center: bool = True, use_tf: bool = True):
     """The model's conditioning features: [..., samples] -> [..., frames, n_mels]."""
     return log_mel(mel_spectrogram(audio, cfg, center, use_tf), cfg, use_tf)

@@ -38,15 +38,14 @@ def define_flags():
 
 
 def measure_prior(cfg, clips):
-    """`cfg` with PriorGrad's energy normaliser measured on the training clips, where it needs one."""
-    from wavegrad_tf import data
+    """`cfg` with what its prior measures on the training clips (PriorGrad's and SpecGrad's energy normaliser)."""
+    from wavegrad_tf import data, priors
 
-    if cfg.diffusion.prior != "priorgrad" or cfg.diffusion.prior_energy_max is not None:
-        return cfg
-    cfg = dataclasses.replace(cfg, diffusion=dataclasses.replace(
-        cfg.diffusion, prior_energy_max=data.energy_max(clips, cfg)))
-    print(f"PriorGrad: largest training frame energy {cfg.diffusion.prior_energy_max:.4g}", flush=True)
-    return cfg
+    measured = priors.prior_for(cfg).measured(lambda: data.energy_max(clips, cfg))
+    if measured.diffusion.prior_energy_max != cfg.diffusion.prior_energy_max:
+        print(f"{cfg.diffusion.prior}: largest training frame energy {measured.diffusion.prior_energy_max:.4g}",
+              flush=True)
+    return measured
 
 
 def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import data, diffusion, hardware, mel, runs, schedules
+from wavegrad_tf import data, diffusion, hardware, mel, priors, runs, schedules
 from wavegrad_tf.config import Config
 from wavegrad_tf.model import build_model, checkpoint_variables
 
@@ -71,7 +71,7 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         if cfg.train.precision == "auto":  # train.run decides it earlier; a library user may leave it to here
             cfg = choose_precision(cfg, isinstance(self.strategy, tf.distribute.TPUStrategy))
-        self.cfg = cfg
+        self.cfg, self.prior = cfg, priors.prior_for(cfg)
         self.chief = is_chief(self.strategy)
         model_dir = Path(model_dir)
         # Non-chief workers write their (identical) checkpoints aside, as tf.distribute requires.
@@ -125,7 +125,7 @@ class Trainer:
         cfg = self.cfg.train
         with tf.GradientTape() as tape:
             pred = self.model([batch["noisy_audio"], batch["mel"], batch["conditioning"]], training=True)
-            per_example = tf.reduce_mean(noise_loss(batch["noise"], pred, batch.get("noise_std")), axis=-1)
+            per_example = tf.reduce_mean(noise_loss(batch["noise"], pred, self.prior, batch["mel"]), axis=-1)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch_size)
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.model.trainable_variables)
@@ -255,11 +255,10 @@ class _StopRequest:
             signal.signal(s, handler)
 
 
-def noise_loss(noise, pred, std=None):
-    """Element-wise L1 between the noise and its prediction (the paper's loss); under PriorGrad's prior,
-    divided by the noise's std (the L1 analogue of its Sigma^-1-weighted norm)."""
-    error = tf.abs(noise - tf.cast(pred, tf.float32))
-    return error if std is None else error / std
+def noise_loss(noise, pred, prior, log_mel):
+    """Element-wise L1 between the noise and its prediction (the paper's loss), the error whitened by the prior
+    the noise was drawn from (`Prior.whiten`: PriorGrad divides it by the noise's std)."""
+    return tf.abs(prior.whiten(noise - tf.cast(pred, tf.float32), prior.condition(log_mel)))
 
 
 class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
@@ -289,10 +288,8 @@ class Validator:
         self.writer = tf.summary.create_file_writer(str(trainer.model_dir / "validation"))
         window = tf.stack([data.read_window(c.cache, 0, self.cfg) for c in clips[:8]])
         self.audio, self.mel = data.crop_features(window, self.cfg)
-        self.std = diffusion.prior_std(self.mel, self.cfg)
-        self.noise = tf.random.stateless_normal(tf.shape(self.audio), [7, 7])
-        if self.std is not None:
-            self.noise *= self.std
+        self.noise = trainer.prior.shape(tf.random.stateless_normal(tf.shape(self.audio), [7, 7]),
+                                         trainer.prior.condition(self.mel))
         self.model = self.vocoder = None
         self.train_levels = schedules.noise_levels(schedules.get_schedule(self.cfg.diffusion.train_schedule))
 
@@ -312,7 +309,7 @@ class Validator:
             # Discrete models see n / T: validate them at the nearest step of their training schedule.
             conditioning = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
             pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, conditioning], training=False)
-            losses[f"val_loss_{level}"] = float(tf.reduce_mean(noise_loss(self.noise, pred, self.std)))
+            losses[f"val_loss_{level}"] = float(tf.reduce_mean(noise_loss(self.noise, pred, self.trainer.prior, self.mel)))
         try:
             fake = tf.constant(self.vocoder.vocode(self.mel[0].numpy(), seed=0)[None])
         except FloatingPointError as e:  # a young model's samples can diverge: report it, keep training

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from wavegrad_tf.config import AudioConfig, ConfigError, _build
+from wavegrad_tf.config import AudioConfig, ConfigError, Consistency, _build
 from wavegrad_tf.errors import UserError
 
 # Frames one SavedModel request may hold: 50 s at 12.5 ms hops; longer input goes in chunks.
@@ -22,13 +22,15 @@ class MetadataError(UserError):
 
 @dataclasses.dataclass(frozen=True)
 class Metadata:
-    """audio: the features the model expects; betas: its baked-in schedule; max_frames: the SavedModel's
-    largest request; chunk_frames: the frame counts of a static-shape TFLite file's signatures."""
+    """audio: the features the model expects; betas: its baked-in schedule; consistency: the sampler's baked-in
+    projection; max_frames: the SavedModel's largest request; chunk_frames: the frame counts of a static-shape
+    TFLite file's signatures."""
 
     audio: AudioConfig
     betas: tuple[float, ...]
     max_frames: Optional[int] = None
     chunk_frames: tuple[int, ...] = ()
+    consistency: Consistency = Consistency()
 
     @property
     def iterations(self) -> int:
@@ -56,7 +58,8 @@ class Metadata:
             audio = _build(AudioConfig, data["audio"], "audio")
             audio.validate()
             return cls(audio=audio, betas=tuple(float(b) for b in data["betas"]),
-                       max_frames=data.get("max_frames"), chunk_frames=tuple(data.get("chunk_frames", ())))
+                       max_frames=data.get("max_frames"), chunk_frames=tuple(data.get("chunk_frames", ())),
+                       consistency=_build(Consistency, data.get("consistency") or {}, "consistency"))
         except (ConfigError, TypeError, ValueError) as e:
             raise MetadataError(f"{source}: {e}") from None
 

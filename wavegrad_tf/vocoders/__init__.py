@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from wavegrad_tf import hardware, pretrained, schedules
-from wavegrad_tf.config import AudioConfig, load_config
+from wavegrad_tf.config import AudioConfig, Consistency, load_config
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runtime import Metadata, Vocoder
 from wavegrad_tf.runtime.metadata import FILENAME
@@ -29,17 +29,19 @@ def is_run(model: str | os.PathLike) -> bool:
 
 
 def load_vocoder(model: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
-                 precision: str = "auto", threads: Optional[int] = None) -> Vocoder:
-    """The vocoder `model` names. `schedule`, `iterations` and `precision` apply to training runs (exported
-    graphs have theirs baked in); `threads` to TFLite files."""
+                 precision: str = "auto", threads: Optional[int] = None, consistency: Optional[dict] = None) -> Vocoder:
+    """The vocoder `model` names. `schedule`, `iterations`, `precision` and `consistency` (a dict of the parts
+    of the config's to replace: kind, iterations, steps) apply to training runs (exported graphs have theirs
+    baked in); `threads` to TFLite files."""
     from wavegrad_tf.vocoders.tf_serving import is_serving_url
 
     spec = str(model)
     if is_run(spec):
         from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
-        return KerasVocoder.from_run(pretrained.resolve(spec), schedule, iterations, precision)
-    _refuse_run_options(spec, schedule, iterations, precision)
+        return KerasVocoder.from_run(pretrained.resolve(spec), schedule, iterations, precision,
+                                     consistency=consistency)
+    _refuse_run_options(spec, schedule, iterations, precision, consistency)
     if is_serving_url(spec):
         from wavegrad_tf.vocoders.tf_serving import ServingVocoder
 
@@ -57,7 +59,7 @@ def load_vocoder(model: str | os.PathLike, schedule=None, iterations: Optional[i
 
 
 def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
-             precision: str = "auto") -> Optional[AudioConfig]:
+             precision: str = "auto", consistency: Optional[dict] = None) -> Optional[AudioConfig]:
     """Checks what `load_vocoder` would be asked, without loading anything (no TensorFlow), and returns the
     features `model` expects; None for a TF Serving URL, whose metadata only the server has."""
     from wavegrad_tf.vocoders.tf_serving import is_serving_url
@@ -67,8 +69,9 @@ def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] 
         cfg = load_config(pretrained.resolve(spec) / "config.yaml")
         schedules.schedule_for(cfg, iterations, schedule)
         hardware.vocoding_precision(precision, hardware.this_machine())
+        Consistency.of(cfg, **(consistency or {}))
         return cfg.audio
-    _refuse_run_options(spec, schedule, iterations, precision)
+    _refuse_run_options(spec, schedule, iterations, precision, consistency)
     if is_serving_url(spec):
         return None
     path = Path(spec)
@@ -79,10 +82,12 @@ def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] 
     raise _not_found(spec)
 
 
-def _refuse_run_options(spec: str, schedule, iterations, precision) -> None:
-    if schedule is not None or iterations is not None or precision != "auto":
-        raise UserError(f"--model {spec}: an exported model has its schedule and precision baked in; re-export "
-                        "it to change them (--schedule, --iterations and --precision apply to training runs)")
+def _refuse_run_options(spec: str, schedule, iterations, precision, consistency) -> None:
+    if schedule is not None or iterations is not None or precision != "auto" or any(
+            v is not None for v in (consistency or {}).values()):
+        raise UserError(f"--model {spec}: an exported model has its schedule, precision and consistency baked in; "
+                        "re-export it to change them (--schedule, --iterations, --precision and --consistency* "
+                        "apply to training runs)")
 
 
 def version_folder(path: str | os.PathLike) -> Path:
