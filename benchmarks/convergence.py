@@ -52,6 +52,8 @@ RECIPES = {
     "chosen": SCALED + ["train.ema_decay=0.999", "diffusion.prior=priorgrad", "train.precision=auto"]
     + LEARNING_RATE,
 }
+# The chosen recipe with SpecGrad's noise (PriorGrad's level, shaped like each frame's spectral envelope).
+RECIPES["chosen-specgrad"] = RECIPES["chosen"] + ["diffusion.prior=specgrad"]
 # The chosen recipe on a network twice as wide (about 4x the compute per step): a size, not a recipe.
 RECIPES["chosen-wide"] = RECIPES["chosen"] + [
     "model.mel_channels=256", "model.upsample_channels=[192,192,128,96,64]",
@@ -103,12 +105,12 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
     return {"cpu_seconds": spent + cpu_seconds() - start, "steps": trainer.global_step}
 
 
-def evaluate_run(run: str, output: str, files: list) -> dict:
+def evaluate_run(run: str, output: str, files: list, consistency: str = "none") -> dict:
     from wavegrad_tf import evaluate
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
-    results = evaluate.evaluate_vocoder(KerasVocoder.from_run(run, schedule=SCHEDULE), files, output, run,
-                                        metric_names=list(METRICS), plot_files=1)
+    vocoder = KerasVocoder.from_run(run, schedule=SCHEDULE, consistency={"kind": consistency})
+    results = evaluate.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
     return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
 
 
@@ -238,10 +240,21 @@ def in_process(fn, *args, cores=None):
         return pool.apply(fn, args)
 
 
-def held_out_files(output: Path, count: int) -> list:
-    """`count` of the clips every recipe holds out (the same corpus and seed give the same split), spread over them."""
-    files = sorted(json.loads(next(output.glob("*/run/data_split.json")).read_text())["validation"])
+def spread(files: list, count: int) -> list:
+    files = sorted(files)
     return [files[int(i)] for i in np.linspace(0, len(files) - 1, min(count, len(files)))]
+
+
+def evaluation_sets(output: Path, args) -> dict:
+    """{name: files}: `held_out`, --eval_files of the clips every recipe holds out (the same corpus and seed give
+    the same split), spread over them; and `unseen`, as many from --unseen_dir (a voice never trained on)."""
+    from wavegrad_tf.audio import list_audio_files
+
+    sets = {"held_out": spread(json.loads(next(output.glob("*/run/data_split.json")).read_text())["validation"],
+                               args.eval_files)}
+    if args.unseen_dir:
+        sets["unseen"] = spread([str(p) for p in list_audio_files(args.unseen_dir)], args.eval_files)
+    return sets
 
 
 def run_point(name: str, target: float, args, cores) -> None:
@@ -257,16 +270,20 @@ def run_point(name: str, target: float, args, cores) -> None:
     run = str(output / name / "run")
     trained = in_process(lmnt_train_segment if lmnt else train_segment, run, args.config, overrides, args.data_dir,
                          target, state, cores=cores)
-    files = held_out_files(output, args.eval_files)
-    where = str(output / name / f"eval-{int(target)}")
-    scores = (in_process(evaluate_lmnt, run, where, files, args.config, overrides, trained["steps"], cores=cores)
-              if lmnt else in_process(evaluate_run, run, where, files, cores=cores))
+    scores = {}  # {eval set: {consistency option: {"wavegrad": means, "griffin_lim": means}}}
+    for set_name, files in evaluation_sets(output, args).items():
+        for option in (["none"] if lmnt else args.consistency):
+            where = str(output / name / f"eval-{int(target)}-{set_name}-{option}")
+            scores.setdefault(set_name, {})[option] = (
+                in_process(evaluate_lmnt, run, where, files, args.config, overrides, trained["steps"], cores=cores)
+                if lmnt else in_process(evaluate_run, run, where, files, option, cores=cores))
+            w = scores[set_name][option]["wavegrad"]
+            print(f"{name}: {trained['cpu_seconds'] / 60:.1f}/{args.budget_minutes:g} CPU-min, step {trained['steps']}, "
+                  f"{set_name}, consistency {option}  " + "  ".join(f"{m} {w[m]:.3f}" for m in METRICS
+                                                                    if w.get(m) is not None), flush=True)
     state.update(trained)
-    state["points"].append({"target": target, **trained, **scores})
+    state["points"].append({"target": target, **trained, "scores": scores})
     write_json(state_path, state)
-    w = scores["wavegrad"]
-    print(f"{name}: {trained['cpu_seconds'] / 60:.1f}/{args.budget_minutes:g} CPU-min, step {trained['steps']}"
-          f"  " + "  ".join(f"{m} {w[m]:.3f}" for m in METRICS if w.get(m) is not None), flush=True)
 
 
 def run_benchmark(args) -> dict:
@@ -277,7 +294,8 @@ def run_benchmark(args) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     settings = {"config": args.config, "override": args.override, "data_dir": args.data_dir,
                 "point_minutes": args.budget_minutes / args.points, "eval_files": args.eval_files,
-                "jobs": args.jobs, "jemalloc": args.jemalloc}  # both change CPU time per step
+                "jobs": args.jobs, "jemalloc": args.jemalloc,  # both change CPU time per step
+                "unseen_dir": args.unseen_dir, "consistency": args.consistency}
     settings_path = output / "settings.json"
     # The budget is not a setting: a larger one with the same spacing of points extends a finished benchmark.
     if settings_path.exists() and json.loads(settings_path.read_text()) != settings:
@@ -312,17 +330,23 @@ def run_benchmark(args) -> dict:
 
 
 def table(results: dict, args) -> str:
+    """One table per evaluation set: a row per recipe, consistency option and point; Griffin-Lim last."""
     from wavegrad_tf.metrics import METRICS as ALL
 
-    lines = [f"`python benchmarks/convergence.py {' '.join(sys.argv[1:])}`", "",
-             "| recipe | CPU-min | steps | " + " | ".join(f"{ALL[m].label} ({ALL[m].better})" for m in METRICS)
-             + " |", "|---|---|---|" + "---|" * len(METRICS)]
-    for name, state in results.items():
-        for p in state["points"]:
-            lines.append(f"| {name} | {p['cpu_seconds'] / 60:.1f} | {p['steps']} | "
-                         + " | ".join(_cell(p["wavegrad"].get(m)) for m in METRICS) + " |")
-    floor = next(iter(results.values()))["points"][0]["griffin_lim"]
-    lines.append("| Griffin-Lim (32 it.) | - | - | " + " | ".join(_cell(floor.get(m)) for m in METRICS) + " |")
+    lines = [f"`python benchmarks/convergence.py {' '.join(sys.argv[1:])}`"]
+    first = next(iter(results.values()))["points"][0]["scores"]
+    for set_name in first:
+        lines += ["", f"**{set_name}**", "", "| recipe | consistency | CPU-min | steps | "
+                  + " | ".join(f"{ALL[m].label} ({ALL[m].better})" for m in METRICS) + " |",
+                  "|---|---|---|---|" + "---|" * len(METRICS)]
+        for name, state in results.items():
+            for option in next(iter(state["points"]))["scores"][set_name]:
+                for p in state["points"]:
+                    scores = p["scores"][set_name][option]["wavegrad"]
+                    lines.append(f"| {name} | {option} | {p['cpu_seconds'] / 60:.1f} | {p['steps']} | "
+                                 + " | ".join(_cell(scores.get(m)) for m in METRICS) + " |")
+        floor = next(iter(first[set_name].values()))["griffin_lim"]
+        lines.append("| Griffin-Lim (32 it.) | - | - | - | " + " | ".join(_cell(floor.get(m)) for m in METRICS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -331,6 +355,7 @@ def _cell(value) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
+    """A row of metrics per evaluation set; a line per recipe and consistency option."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -338,20 +363,28 @@ def plot(results: dict, path: Path) -> None:
 
     from wavegrad_tf.metrics import METRICS as ALL
 
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
-    floor = next(iter(results.values()))["points"][0]["griffin_lim"]
-    for ax, metric in zip(axes, METRICS):
-        for i, (name, state) in enumerate(results.items()):
-            points = [p for p in state["points"] if p["wavegrad"].get(metric) is not None]
-            ax.plot([p["cpu_seconds"] / 60 for p in points], [p["wavegrad"][metric] for p in points], "o-",
-                    color=f"C{i}", label=name, linewidth=2.5 if name == "chosen" else 1.2)
-        if floor.get(metric) is not None:
-            ax.axhline(floor[metric], color="gray", linestyle="--", label="Griffin-Lim")
-        ax.set_title(f"{ALL[metric].label} ({ALL[metric].better} is better)", fontsize=9)
-        ax.set_xlabel("training CPU-minutes", fontsize=8)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    sets = list(next(iter(results.values()))["points"][0]["scores"])
+    fig, axes = plt.subplots(len(sets), len(METRICS), figsize=(4.2 * len(METRICS), 3.4 * len(sets)), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for row, set_name in zip(axes, sets):
+        floor = next(iter(results.values()))["points"][0]["scores"][set_name]
+        floor = next(iter(floor.values()))["griffin_lim"]
+        for ax, metric in zip(row, METRICS):
+            for i, (name, state) in enumerate(results.items()):
+                for j, option in enumerate(state["points"][0]["scores"][set_name]):
+                    points = [(p["cpu_seconds"] / 60, p["scores"][set_name][option]["wavegrad"].get(metric))
+                              for p in state["points"]]
+                    points = [(x, y) for x, y in points if y is not None]
+                    if points:
+                        ax.plot(*zip(*points), "o" + styles[j % len(styles)], color=f"C{i}",
+                                label=f"{name}, {option}", linewidth=1.5)
+            if floor.get(metric) is not None:
+                ax.axhline(floor[metric], color="gray", linestyle="--", label="Griffin-Lim")
+            ax.set_title(f"{set_name}: {ALL[metric].label} ({ALL[metric].better} is better)", fontsize=9)
+            ax.set_xlabel("training CPU-minutes", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    fig.tight_layout(rect=(0, 0.12 / len(sets), 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -366,6 +399,10 @@ def main():
     parser.add_argument("--budget_minutes", type=float, default=20.0, help="Training CPU-minutes per recipe.")
     parser.add_argument("--points", type=int, default=4, help="Evaluations along the budget.")
     parser.add_argument("--eval_files", type=int, default=8, help="Held-out clips scored at each point.")
+    parser.add_argument("--unseen_dir", default=None, help="Recordings of a voice the corpus does not hold, scored "
+                        "too (as many clips, spread over it).")
+    parser.add_argument("--consistency", default="none", help="Sampler consistency options each point is scored "
+                        "with: any of none, mel, gla, gla_once, comma-separated.")
     parser.add_argument("--jobs", type=int, default=1, help="Recipes trained at once, each on its own cores.")
     parser.add_argument("--jemalloc", default=None, help="Path of libjemalloc.so.2 (Debian: libjemalloc2) to run "
                         "every recipe on, e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.")
@@ -374,7 +411,9 @@ def main():
         raise SystemExit(f"--jemalloc: no file {args.jemalloc}; apt-get install libjemalloc2")
     if not 1 <= args.jobs <= len(os.sched_getaffinity(0)):
         raise SystemExit(f"--jobs: {args.jobs}; expected 1 to the {len(os.sched_getaffinity(0))} usable cores")
-    args.recipes = args.recipes.split(",")
+    args.recipes, args.consistency = args.recipes.split(","), args.consistency.split(",")
+    if set(args.consistency) - {"none", "mel", "gla", "gla_once"}:
+        raise SystemExit(f"--consistency: {args.consistency}; expected any of none, mel, gla, gla_once")
     for name in args.recipes:
         if name not in RECIPES and name != "lmnt":
             raise SystemExit(f"--recipes: unknown {name!r}; expected any of {list(RECIPES)} or lmnt")

@@ -40,7 +40,7 @@ def define_consistency_flags() -> None:
                       "consistent with: mel (the output's band energies rescaled to the mel), gla (GLA-Grad: "
                       "Griffin-Lim projections in the first steps), gla_once (GLA-Grad++: one projection), none; "
                       "default: the model's config (diffusion.consistency).")
-    flags.DEFINE_integer("consistency_iterations", None, "Projection iterations; default: the config's, else 3 for "
+    flags.DEFINE_integer("consistency_iterations", None, "Projection iterations; default: the config's, else 8 for "
                          "mel and 32 for gla.")
     flags.DEFINE_integer("consistency_steps", None, "gla, gla_once: how many of the first steps; default: the config's.")
 

@@ -141,7 +141,7 @@ class DiffusionConfig:
     # estimate of each of the first consistency_steps steps replaced by its Griffin-Lim projection onto the
     # magnitude the mel implies; "gla_once", GLA-Grad++ (2025): that projection computed once, at the first step.
     consistency: str = "none"
-    # Projection iterations; default: 3 for mel, 32 for gla and gla_once (GLA-Grad's).
+    # Projection iterations; default: 8 for mel, 32 for gla and gla_once (GLA-Grad's).
     consistency_iterations: Optional[int] = None
     consistency_steps: int = 3
 
@@ -180,7 +180,7 @@ class Consistency:
     iterations: int = 0
     steps: int = 0
 
-    DEFAULT_ITERATIONS: typing.ClassVar[dict] = {"none": 0, "mel": 3, "gla": 32, "gla_once": 32}
+    DEFAULT_ITERATIONS: typing.ClassVar[dict] = {"none": 0, "mel": 8, "gla": 32, "gla_once": 32}
 
     @classmethod
     def of(cls, cfg, kind: Optional[str] = None, iterations: Optional[int] = None,
