@@ -140,7 +140,7 @@ class DiffusionConfig:
     # output's band energies rescaled to the conditioning mel; "gla", GLA-Grad (Liu et al. 2024): the clean
     # estimate of each of the first consistency_steps steps replaced by its Griffin-Lim projection onto the
     # magnitude the mel implies; "gla_once", GLA-Grad++ (2025): that projection computed once, at the first step.
-    consistency: str = "none"
+    consistency: str = "mel"
     # Projection iterations; default: 8 for mel, 32 for gla and gla_once (GLA-Grad's).
     consistency_iterations: Optional[int] = None
     consistency_steps: int = 3

@@ -39,6 +39,10 @@ def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool
     return level, level
 
 
+# |y_n| <= |y_0| + 7 sigma of the noise at most: 1 + 7 for a recording's samples at full scale.
+ITERATE_BOUND = 8.0
+
+
 class Sampler:
     """The paper's sampler (Alg. 2) for one network, schedule, prior and consistency option: y_N drawn from the
     prior, then N refinement steps. The Keras vocoder, the SavedModel and TFLite graphs and the schedule search
@@ -85,6 +89,9 @@ class Sampler:
             y = (y - np.float32(c["eps_scale"][n]) * eps) * np.float32(c["inv_sqrt_alpha"][n])
             if n > 0:
                 y = y + np.float32(c["sigma"][n]) * draw(n)
+            # The divergence guard: a network off its training distribution can feed its own growing output back
+            # to inf and NaN; every iterate stays within a bound real ones never reach.
+            y = tf.clip_by_value(y, -ITERATE_BOUND, ITERATE_BOUND)
         if kind == "mel":
             y = spectral.mel_consistency(y, mel, self.cfg.audio, self.consistency.iterations)
         return y

@@ -137,10 +137,12 @@ def _bin_weights(cfg: AudioConfig) -> np.ndarray:
 
 
 def mel_consistency(audio, log_mel, cfg: AudioConfig, iterations: int = 3, use_tf: bool = True):
-    """Projects audio [..., frames * hop] towards the signals whose mel is `log_mel` [..., frames, n_mels]:
-    each iteration scales every STFT bin by the ratio of the target mel to the audio's own, in the bands the
-    bin lies in, and resynthesises. Phase and the harmonic structure within a band are the audio's; band
-    energies (and so pauses, and the level of each band) become the mel's."""
+    """Projects audio [..., frames * hop] towards the signals whose mel is `log_mel` [..., frames, n_mels] and that
+    a file can hold: each iteration scales every STFT bin by the ratio of the target mel to the audio's own, in
+    the bands the bin lies in, resynthesises, and clips to [-1, 1]. Phase and the harmonic structure within a
+    band are the audio's; band energies (and so pauses, and the level of each band) become the mel's. The clip
+    makes the two constraints alternate: on loud, limited speech the model's phase has a higher crest factor
+    than the recording's, and band energies alone put 13 % of the samples past full scale."""
     target = mel_lib.linear_mel(log_mel, cfg, use_tf=use_tf)
     fb, weights = mel_lib.mel_filterbank(cfg), _bin_weights(cfg)
     if cfg.power != 1.0:  # a power mel's bands hold |X|^p: the bins take the ratio's p-th root
@@ -153,6 +155,7 @@ def mel_consistency(audio, log_mel, cfg: AudioConfig, iterations: int = 3, use_t
         frames = _frames_like(target, est, use_tf)
         gain = ops.matmul(frames / ops.maximum(est, TINY), weights)
         audio = istft(real * gain, imag * gain, cfg, use_tf)
+        audio = ops.clip_by_value(audio, -1.0, 1.0) if use_tf else np.clip(audio, -1.0, 1.0)
     return audio
 
 
