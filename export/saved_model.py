@@ -15,6 +15,7 @@ Needs `pip install --no-deps tensorflow-serving-api==2.21.0`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from absl import flags
@@ -41,18 +42,32 @@ def define_flags():
 
 def export_saved_model(model, output, model_name: str = "wavegrad", version: int = 1, schedule=None,
                        max_frames=None, precision: str = "auto", consistency: dict | None = None) -> Path:
-    """Writes the SavedModel of a run or pretrained model and returns its version folder."""
+    """Writes the SavedModel of a run or pretrained model and returns its version folder. The flags are checked
+    before TensorFlow loads."""
+    from export import swap_in
+    from wavegrad_tf import hardware
+    from wavegrad_tf.errors import UserError
+    from wavegrad_tf.runtime import Vocoder
+
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2 ** 63:
+        raise UserError(f"--version {version}: expected a whole number >= 0 (TF Serving's version folders)")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", str(model_name)) or model_name in (".", ".."):
+        raise UserError(f"--model_name {model_name!r}: expected a plain folder name (letters, digits, _ . -), "
+                        f"written under --output")
+    least = 2 * Vocoder.overlap_frames + 1
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < least):
+        raise UserError(f"--max_frames {max_frames}: expected at least {least} (clients vocode in chunks that overlap "
+                        f"by {Vocoder.overlap_frames} frames)")
+    path = Path(output) / model_name / str(version)
+    if path.exists():
+        raise UserError(f"{path} exists: pick a new --version (TF Serving serves the highest)")
+
     import keras
 
     from export import graphs
     from wavegrad_tf import runs, schedules
     from wavegrad_tf.config import Consistency
     from wavegrad_tf.runtime import DEFAULT_MAX_FRAMES, Metadata
-
-    path = Path(output) / model_name / str(version)
-    if path.exists():
-        raise FileExistsError(f"{path} exists: pick a new --version (TF Serving serves the highest)")
-    from wavegrad_tf import hardware
 
     choice = hardware.vocoding_precision(precision, hardware.this_machine())
     cfg, network = runs.load_model(model, dtype=hardware.KERAS_POLICIES[choice.precision])
@@ -62,9 +77,10 @@ def export_saved_model(model, output, model_name: str = "wavegrad", version: int
     archive.track(network)
     for name, fn in graphs.serving_functions(network, cfg, metadata).items():
         archive.add_endpoint(name, fn)
-    archive.write_out(str(path), verbose=False)
-    write_warmup_requests(path, model_name, cfg, metadata.max_frames)
-    metadata.save(path / "assets.extra")
+    with swap_in(path) as fresh:  # TF Serving never sees a version folder before it is whole
+        archive.write_out(str(fresh), verbose=False)
+        write_warmup_requests(fresh, model_name, cfg, metadata.max_frames)
+        metadata.save(fresh / "assets.extra")
     return path
 
 

@@ -2,7 +2,8 @@
 
     python -m export.tflite --model runs/demo --output exported/tflite
 
-Writes <variant>.tflite for float32, float16 (weights), dynamic_int8 (weights) and full_int8 (weights and
+Replaces --output whole (an earlier export there is removed, anything else is refused) with <variant>.tflite for
+float32, float16 (weights), dynamic_int8 (weights) and full_int8 (weights and
 activations, calibrated on real training mels), and wavegrad.json (`wavegrad_tf.runtime.Metadata`: features,
 schedule, chunk sizes). Each file has one signature per chunk size, `frames_<n>`: mel [1, n, n_mels] and
 noise [steps, 1, n * hop] -> audio [1, n * hop], sharing one set of weights. Every shape is static, so the
@@ -22,13 +23,17 @@ from wavegrad_tf import cli
 
 FLAGS = flags.FLAGS
 VARIANTS = ("float32", "float16", "dynamic_int8", "full_int8")
+# Full int8 quantizes the consistency projection too, and cannot hold it: spectral magnitudes span 1e-5 to 1e2,
+# and TFLite's int8 division faults on a divisor that rounds to zero. It is exported without one.
+FLOAT_PROJECTION_VARIANTS = ("float32", "float16", "dynamic_int8")
 CHUNK_FRAMES = (80, 128, 256)
 
 
 def define_flags():
     flags.DEFINE_string("model", None, "A training run's folder or a pretrained model's name.", required=True)
     flags.DEFINE_string("output", "exported/tflite", "Output folder.")
-    flags.DEFINE_list("variants", list(VARIANTS), f"Any of {', '.join(VARIANTS)}.")
+    flags.DEFINE_list("variants", None, f"Any of {', '.join(VARIANTS)}; default: all of them, but full_int8 only with "
+                      "--consistency none (int8 cannot hold the projection).")
     flags.DEFINE_string("schedule", None, "Sampling schedule unrolled into the graph; default: the config's.")
     flags.DEFINE_list("chunk_frames", [str(n) for n in CHUNK_FRAMES], "Frame counts of the signatures: the runner "
                       "starts with the smallest (first audio sooner) and continues with the largest.")
@@ -91,33 +96,50 @@ def calibration_samples(model, cfg, metadata, audio_dir=None, per_size: int = 8)
     return out
 
 
-def export_tflite(model, output, variants=VARIANTS, schedule=None, chunk_frames=CHUNK_FRAMES,
+def export_tflite(model, output, variants=None, schedule=None, chunk_frames=CHUNK_FRAMES,
                   calibration_audio=None, consistency: dict | None = None) -> dict:
-    """Writes the .tflite files and wavegrad.json; returns {variant: path}."""
-    from wavegrad_tf import runs, schedules
+    """Writes the .tflite files and wavegrad.json; returns {variant: path}. `variants` default: every variant that
+    can hold the config's consistency projection."""
+    from export import check_replaceable, swap_in
     from wavegrad_tf.config import Consistency
     from wavegrad_tf.errors import UserError
-    from wavegrad_tf.runtime import Metadata
+    from wavegrad_tf.runtime import Metadata, Vocoder
 
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants or () if v not in VARIANTS]
     if unknown:
         raise UserError(f"--variants: {unknown} not among {VARIANTS}")
-    chunk_frames = tuple(sorted({int(n) for n in chunk_frames}))
-    cfg, network = runs.load_model(model)
+    output = Path(output)
+    try:
+        chunk_frames = tuple(sorted({int(n) for n in chunk_frames}))
+    except (TypeError, ValueError):
+        raise UserError(f"--chunk_frames {list(chunk_frames)}: expected whole numbers of frames") from None
+    least = 2 * Vocoder.overlap_frames + 1
+    if not chunk_frames or chunk_frames[0] < least:
+        raise UserError(f"--chunk_frames {list(chunk_frames)}: expected sizes of at least {least} frames (the runner "
+                        f"overlaps chunks by {Vocoder.overlap_frames})")
+    check_replaceable(output)
+
+    from wavegrad_tf import runs, schedules  # TensorFlow from here on
+
+    cfg = runs.read_config(model)
     metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
                         chunk_frames=chunk_frames, consistency=Consistency.of(cfg, **(consistency or {})))
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    projected = metadata.consistency.kind != "none"
+    variants = tuple(variants or (FLOAT_PROJECTION_VARIANTS if projected else VARIANTS))
+    if projected and "full_int8" in variants:
+        raise UserError(f"--variants full_int8: full int8 cannot hold the {metadata.consistency.kind} consistency "
+                        "projection (spectral magnitudes span 1e-5 to 1e2); export it into a folder of its own with "
+                        "--consistency none")
+    _, network = runs.load_model(model)
     keys = [signature(n) for n in chunk_frames]
-    written = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    # The folder is replaced whole: its files always come from one export (one schedule, one set of chunk sizes).
+    with swap_in(output) as fresh, tempfile.TemporaryDirectory() as tmp:
         saved = _saved_model(network, cfg, metadata, f"{tmp}/sampler")
         samples = calibration_samples(model, cfg, metadata, calibration_audio) if "full_int8" in variants else []
         for variant in variants:
-            written[variant] = output / f"{variant}.tflite"
-            written[variant].write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
-    metadata.save(output)
-    return written
+            (fresh / f"{variant}.tflite").write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
+        metadata.save(fresh)
+    return {variant: output / f"{variant}.tflite" for variant in variants}
 
 
 def main(argv):

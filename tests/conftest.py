@@ -72,9 +72,20 @@ TFLITE_SIZES = (72, 120)
 
 @pytest.fixture(scope="session")
 def tiny_tflite(tiny_run, tmp_path_factory):
-    """The tiny run exported as static-shape TFLite files (every variant): their folder."""
+    """The tiny run exported as static-shape TFLite files: every variant that holds its mel-consistency
+    projection (float32, float16, dynamic int8), and beside them, from a second export without a projection
+    (`full_int8/`), the full int8 file. The folder of the first."""
     from export.tflite import export_tflite
 
     out = tmp_path_factory.mktemp("tflite")
     export_tflite(tiny_run, out, chunk_frames=TFLITE_SIZES)
+    export_tflite(tiny_run, out / "full_int8", variants=["full_int8"], chunk_frames=TFLITE_SIZES,
+                  consistency={"kind": "none"})
     return out
+
+
+def tflite_files(folder):
+    """{variant: path} of the tiny export, the full int8 file from its own folder."""
+    from export.tflite import VARIANTS
+
+    return {v: folder / "full_int8" / f"{v}.tflite" if v == "full_int8" else folder / f"{v}.tflite" for v in VARIANTS}

@@ -59,6 +59,36 @@ def _empty_folder(work, fx):
     (work / "empty").mkdir()
 
 
+def _unusable_corpus(work, fx):
+    import soundfile as sf
+
+    (work / "bad").mkdir()
+    sf.write(work / "bad" / "silent.wav", np.zeros(32000, "f4"), 16000)
+    (work / "bad" / "corrupt.wav").write_bytes(b"RIFF\0\0not audio")
+
+
+def _metadata(rows: bytes):
+    def setup(work, fx):
+        (work / "lj" / "wavs").mkdir(parents=True)
+        (work / "lj" / "metadata.csv").write_bytes(rows)
+    return setup
+
+
+def _extends_cycle(work, fx):
+    (work / "a.yaml").write_text(f"extends: {work}/b.yaml\n")
+    (work / "b.yaml").write_text(f"extends: {work}/a.yaml\n")
+
+
+# Nine levels of nine aliases: 306 bytes that stand for 9^9 values.
+BOMB = "".join(f"{chr(97 + k)}: &{chr(97 + k)} [" + ",".join([f"*{chr(96 + k)}" if k else "1"] * 9) + "]\n"
+               for k in range(9)).encode()
+
+
+def _other_files(work, fx):
+    (work / "mine").mkdir()
+    (work / "mine" / "notes.txt").write_text("not an export")
+
+
 def _discrete(work, fx):
     config = Path(fx["run"]) / "config.yaml"
     config.write_text(config.read_text().replace("continuous: true", "continuous: false"))
@@ -119,7 +149,7 @@ CASES = [
     Case("infer (TFLite)", "asks a .tflite for another schedule", ("-m", "wavegrad_tf.infer", "--model", "{tflite}",
                                                                    "--input", "{speech}", "--output", "{work}/o.wav",
                                                                    "--iterations", "25"),
-         2, "has its schedule and precision baked in"),
+         2, "has its schedule, precision and consistency baked in"),
     Case("infer (TFLite)", "keeps a malformed wavegrad.json beside the .tflite",
          ("-m", "wavegrad_tf.infer", "--model", "{work}/lite/float16.tflite", "--input", "{speech}", "--output",
           "{work}/o.wav"), 2, "wavegrad.json: not JSON", _tflite_with(lambda m: "{\"audio\": ")),
@@ -136,6 +166,114 @@ CASES = [
     Case("schedule_search", "asks for 0 iterations", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
                                                       "--iterations", "0", "--output", "{work}/s"), 2,
          "--iterations: expected >= 1, got 0"),
+    # The second audit (issue 21): data loss, wrong output with success, unsafe paths, unbounded input.
+    Case("train", "resumes with a NaN learning rate", TRAIN + ("--steps", "200", "--override", "train.learning_rate=.nan"),
+         2, "train.learning_rate: expected a finite number, got nan"),
+    Case("train", "resumes with an infinite noise_scale", TRAIN + ("--steps", "200", "--override", "model.noise_scale=.inf"),
+         2, "model.noise_scale: expected a finite number, got inf"),
+    Case("train", "resumes with a --data_dir of silent and corrupt files",
+         TRAIN + ("--steps", "200", "--data_dir", "{work}/bad"), 2, "no usable training audio (0 of 2 files usable",
+         _unusable_corpus, tensorflow=True),
+    Case("train", "asks for --steps -1", TRAIN + ("--steps", "-1"), 2, "--steps -1: expected a whole number >= 1"),
+    Case("train", "lists ../../elsewhere/x in metadata.csv", TRAIN + ("--steps", "200", "--data_dir", "{work}/lj"), 2,
+         "id '../../elsewhere/x' is not a file name", _metadata(b"../../elsewhere/x|text\n")),
+    Case("train", "gives a metadata.csv that is not UTF-8", TRAIN + ("--steps", "200", "--data_dir", "{work}/lj"), 2,
+         "metadata.csv: not UTF-8 text", _metadata(b"caf\xe9|text\n")),
+    Case("train", "gives configs that extend each other", ("-m", "wavegrad_tf.train", "--config", "{work}/a.yaml",
+                                                            "--model_dir", "{run}", "--steps", "200"), 2,
+         "extends itself", _extends_cycle),
+    Case("train", "gives a folder as --config", ("-m", "wavegrad_tf.train", "--config", "{work}", "--model_dir", "{run}",
+                                                 "--steps", "200"), 2, "is a folder, expected a YAML config file"),
+    Case("train", "gives a config that is not YAML", ("-m", "wavegrad_tf.train", "--config", "{work}/c.yaml",
+                                                      "--model_dir", "{run}", "--steps", "200"), 2,
+         "c.yaml: not valid YAML at line", _write("c.yaml", b"train: {batch_size: [1\n")),
+    Case("train", "gives an override that is not YAML", TRAIN + ("--steps", "200", "--override", "train.batch_size=[1"),
+         2, "not valid YAML"),
+    Case("train", "gives a YAML alias bomb (306 bytes, 9^9 values) as --config", ("-m", "wavegrad_tf.train", "--config", "{work}/c.yaml",
+                                                                   "--model_dir", "{run}", "--steps", "200"), 2,
+         "expands to more than 100,000 values", _write("c.yaml", BOMB)),
+    Case("train", "uses --strategy tpu without --tpu", TRAIN + ("--steps", "200", "--strategy", "tpu"), 2,
+         "--strategy tpu: expected --tpu NAME"),
+    Case("train", "splits the CPU into replicas that cannot share the batch", TRAIN + ("--steps", "200",
+                                                                                      "--cpu_replicas", "3"), 2,
+         "train.batch_size 4 does not split into 3 equal parts", tensorflow=True),
+    Case("train", "fine-tunes a folder with a config but no weights", ("-m", "wavegrad_tf.train", "--init_from",
+                                                                       "{work}/cfg", "--model_dir", "{work}/new"),
+         2, "--init_from {work}/cfg: has a config.yaml but no weights",
+         lambda w, fx: ((w / "cfg").mkdir(), (w / "cfg" / "config.yaml").write_text(
+             (Path(fx["run"]) / "config.yaml").read_text()))),
+    Case("infer", "writes the output over its own input", ("-m", "wavegrad_tf.infer", "--model", "{run}", "--input",
+                                                            "{work}/x.wav", "--output", "{work}/x.wav"), 2,
+         "--output {work}/x.wav: is the input", lambda w, fx: _save_wav(w / "x.wav", 8000)),
+    Case("infer", "passes a .npz named .npy", INFER + ("--input", "{work}/m.npy"), 2, "an .npz archive",
+         lambda w, fx: (np.savez(w / "m.npz", mel=np.zeros((10, 64), "f4")), (w / "m.npz").rename(w / "m.npy"))),
+    Case("infer", "asks for --seed -1", INFER + ("--input", "{speech}", "--seed", "-1"), 2,
+         "--seed -1: expected a whole number >= 0"),
+    Case("infer", "asks for chunks smaller than the overlap", INFER + ("--input", "{speech}", "--chunk_frames", "20"),
+         2, "--chunk_frames 20: expected more than 64", tensorflow=True),
+    Case("infer", "gives a folder as --schedule", INFER + ("--input", "{speech}", "--schedule", "{work}"), 2,
+         "is a folder, expected a .txt, .npy or .yaml file of betas"),
+    Case("infer", "gives a YAML schedule that is not a list", INFER + ("--input", "{speech}", "--schedule",
+                                                                       "{work}/s.yaml"), 2,
+         "expected a list of betas or a mapping with 'betas'", _write("s.yaml", b"betas: 0.5\n")),
+    Case("infer", "gives a schedule of words", INFER + ("--input", "{speech}", "--schedule", "{work}/s.yaml"), 2,
+         "expected numbers, got ['a', 'b']", _write("s.yaml", b"[a, b]\n")),
+    Case("infer", "gives betas too small to add noise", INFER + ("--input", "{speech}", "--schedule", "{work}/s.txt"),
+         2, "betas below 1e-10 add no noise", _write("s.txt", b"1e-30\n0.5\n")),
+    Case("infer", "gives a YAML alias bomb as --schedule", INFER + ("--input", "{speech}", "--schedule",
+                                                                             "{work}/s.yaml"), 2,
+         "expands to more than 100,000 values", _write("s.yaml", BOMB + b"betas: *i\n")),
+    Case("infer (TFLite)", "passes an empty .tflite", ("-m", "wavegrad_tf.infer", "--model", "{work}/e.tflite",
+                                                       "--input", "{speech}", "--output", "{work}/o.wav"), 2,
+         "not a TFLite file", _write("e.tflite", b"")),
+    Case("infer (TFLite)", "passes a text file as .tflite", ("-m", "wavegrad_tf.infer", "--model", "{work}/t.tflite",
+                                                             "--input", "{speech}", "--output", "{work}/o.wav"), 2,
+         "not a TFLite file", _write("t.tflite", b"this is not a model, only text\n")),
+    Case("infer (TFLite)", "asks for chunks larger than the file's largest signature",
+         ("-m", "wavegrad_tf.infer", "--model", "{tflite}", "--input", "{speech}", "--output", "{work}/o.wav",
+          "--chunk_frames", "500"), 2, "--chunk_frames 500: expected more than 64 (twice the overlap) and at most 120"),
+    Case("infer (TF Serving)", "gives a --timeout of 0", ("-m", "wavegrad_tf.infer", "--model",
+                                                          "http://127.0.0.1:9/v1/models/x", "--input", "{speech}",
+                                                          "--output", "{work}/o.wav", "--timeout", "0"), 2,
+         "--timeout 0.0: expected a positive number of seconds"),
+    Case("evaluate", "writes its output inside --audio_dir", ("-m", "wavegrad_tf.evaluate", "--model", "{run}",
+                                                              "--audio_dir", "{work}/a", "--output", "{work}/a/e"), 2,
+         "inside --audio_dir", lambda w, fx: ((w / "a").mkdir(), _save_wav(w / "a" / "x.wav", 8000))),
+    Case("evaluate", "asks for --max_files=-1", ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output",
+                                                 "{work}/e", "--max_files=-1"), 2,
+         "--max_files -1: expected a whole number >= 1"),
+    Case("evaluate", "asks for 0 Griffin-Lim iterations", ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output",
+                                                           "{work}/e", "--griffin_lim_iterations", "0"), 2,
+         "--griffin_lim_iterations 0: expected a whole number >= 1"),
+    Case("export.saved_model", "asks for --version=-1", ("-m", "export.saved_model", "--model", "{run}", "--output",
+                                                         "{work}/x", "--version=-1"), 2,
+         "--version -1: expected a whole number >= 0"),
+    Case("export.saved_model", "names the model ../../x", ("-m", "export.saved_model", "--model", "{run}", "--output",
+                                                           "{work}/x", "--model_name", "../../x"), 2,
+         "--model_name '../../x': expected a plain folder name"),
+    Case("export.tflite", "exports into a folder of other files", ("-m", "export.tflite", "--model", "{run}", "--output",
+                                                                   "{work}/mine", "--variants", "float16"), 2,
+         "--output {work}/mine: exists and is not an earlier export to replace", _other_files),
+    Case("export.tflite", "asks for chunks smaller than the runner's overlap", ("-m", "export.tflite", "--model", "{run}",
+                                                                               "--output", "{work}/t", "--chunk_frames",
+                                                                               "50,120"), 2,
+         "--chunk_frames [50, 120]: expected sizes of at least 65 frames"),
+    Case("export.tflite", "asks for full int8 with the mel projection", ("-m", "export.tflite", "--model", "{run}",
+                                                                        "--output", "{work}/t", "--variants",
+                                                                        "full_int8"), 2,
+         "--variants full_int8: full int8 cannot hold the mel consistency projection", tensorflow=True),
+    Case("schedule_search", "asks for 0 workers", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
+                                                   "--output", "{work}/s", "--workers", "0"), 2,
+         "--workers: expected >= 1, got 0"),
+    Case("schedule_search", "gives a NaN --clip_seconds", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
+                                                          "--output", "{work}/s", "--clip_seconds", "nan"), 2,
+         "--clip_seconds: expected a positive number, got nan"),
+    Case("schedule_search", "resumes a search whose search.json is damaged", ("-m", "wavegrad_tf.schedule_search",
+                                                                             "--model", "{run}", "--output", "{work}/s",
+                                                                             "--iterations", "2"), 2,
+         "search.json is not JSON", lambda w, fx: ((w / "s").mkdir(), (w / "s" / "search.json").write_text("{"))),
+    Case("demo", "asks for --steps 0", ("-m", "wavegrad_tf.demo", "--model_dir", "{work}/d", "--steps", "0"), 2,
+         "--steps 0: expected a whole number >= 1"),
     Case("schedule_search", "searches a discrete-index model", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
                                                                "--iterations", "2", "--output", "{work}/s"), 2,
          "samples only with its training schedule", _discrete),
@@ -162,7 +300,7 @@ def markdown() -> str:
     for case in CASES:
         lines.append(f"| `{case.entry}` | {case.does} | {case.status} | `{case.message}` | "
                      f"{'' if case.tensorflow or case.status == 0 else 'yes'} |")
-    lines += ["", SERVING, "", KILLS, ""]
+    lines += ["", SERVING, "", KILLS, "", GUARDS, ""]
     return "\n".join(lines)
 
 
@@ -196,6 +334,33 @@ KILLS = """## Killed, interrupted, corrupted
   audio cache names its pieces relative to itself.
 - `schedule_search` killed with its workers (`tests/test_schedule_search.py`): after at least 100 scored
   schedules, a restart re-scores none of them and ends at the same best schedule."""
+
+
+GUARDS = """## Nothing lost, nothing wrong reported as right (the second audit)
+
+- Five ways the audit lost data, each reproduced as it did it in `tests/test_data_loss.py`: a NaN learning
+  rate (or any non-finite number: every config field must be finite, then in range); a run whose every step is
+  skipped stops with an error at the next progress line, and weights that are no longer finite are never
+  saved, so the checkpoint rotation cannot replace the last good checkpoint; a resume with unusable
+  `--data_dir` leaves the run folder byte for byte as it was (config.yaml and data_split.json are written only
+  when the run starts, a measured normaliser of 0 is refused); `infer` never writes over its `--input` (also
+  through `.` or a symlink); a TFLite export replaces its folder whole, so no file of an older export survives
+  beside a new wavegrad.json, and a folder holding anything else is refused; one training process per run
+  folder (a kernel lock, `.lock`, holding the PID: a second is refused with it, a killed holder leaves none).
+- Outputs appear whole or not at all, under names of their own: `infer` writes a unique hidden partial file and
+  renames it; exports are written into a fresh folder and renamed into place; SIGTERM is handled like Ctrl-C,
+  so those partial files are removed; a disk that is full or a folder that is read-only is one line naming the
+  path.
+- Runtimes: a LiteRT vocoder shared by threads serialises its calls (four threads at once give exactly what
+  each gives alone, `tests/test_tflite.py`); a TF Serving reply is checked before it is audio (its shape must be
+  the request's, finite numbers, JSON with `outputs`: `tests/test_export.py`), redirects are refused, not
+  followed, and `--timeout` bounds a silent server; the sampler bounds every iterate at +-8, so a network that
+  feeds its output back ever larger ends finite (`tests/test_diffusion.py`), and the mel-consistency projection
+  ends inside full scale: on loud, limited speech the projection alone put 13 % of the pretrained model's
+  samples past 1.0, and none after the clip it alternates with.
+- Bounded parsers: a config, schedule or override is at most 1 MB of YAML and 100,000 values once aliases
+  are expanded (a 306-byte alias bomb stands for 387 million), `extends:` cycles are named, and values in
+  error messages are cut short."""
 
 
 if __name__ == "__main__":

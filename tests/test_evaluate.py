@@ -62,9 +62,10 @@ def test_exported_graphs_refuse_a_schedule(tmp_path):
 
 
 def test_an_empty_audio_dir_is_named_as_such(tiny_run, tmp_path):
-    out = run_module(["-m", "wavegrad_tf.evaluate", "--model", str(tiny_run), "--audio_dir", str(tmp_path),
+    (tmp_path / "empty").mkdir()
+    out = run_module(["-m", "wavegrad_tf.evaluate", "--model", str(tiny_run), "--audio_dir", str(tmp_path / "empty"),
                       "--output", str(tmp_path / "eval")], check=False)
-    assert out.returncode == 2 and f"--audio_dir {tmp_path}: no .wav/.flac/.ogg files" in out.stderr
+    assert out.returncode == 2 and f"--audio_dir {tmp_path / 'empty'}: no .wav/.flac/.ogg files" in out.stderr
 
 
 def test_griffin_lim_reconstructs_the_mel_it_is_given(speech, tiny_cfg):

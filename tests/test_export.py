@@ -231,3 +231,61 @@ def test_rest_client_needs_no_tensorflow(server, tmp_path):
     import soundfile as sf
 
     assert "wrote" in out.stdout and sf.info(tmp_path / "o.wav").frames == sf.info(SPEECH[2]).frames
+
+
+class _CannedServer:
+    """A REST endpoint that answers the metadata signature properly and every other request with `reply`
+    (bytes, or a status code to redirect with)."""
+
+    def __init__(self, metadata_json: str, reply, location: str = ""):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if isinstance(reply, int) and body.get("signature_name") != "metadata":
+                    self.send_response(reply)
+                    self.send_header("Location", location)
+                    self.end_headers()
+                    return
+                data = (json.dumps({"outputs": {"json": metadata_json}}).encode()
+                        if body.get("signature_name") == "metadata" else reply)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_port}/v1/models/wavegrad"
+
+    def close(self):
+        self.http.shutdown()
+
+
+@pytest.mark.parametrize("reply, message", [
+    (json.dumps({"outputs": {"audio": [[0.0] * 100]}}).encode(), r"the reply's audio is \(1, 100\); expected \[1, 2400\]"),
+    (json.dumps({"outputs": {"audio": [[0.0] * 4800]}}).encode(), r"is \(1, 4800\); expected \[1, 2400\]"),
+    (json.dumps({"outputs": {"audio": [["a"] * 2400]}}).encode(), "the reply's audio is not numbers"),
+    (json.dumps({"outputs": {"audio": [[float("nan")] * 2400]}}).encode(), "holds NaN or inf"),
+    (json.dumps({"predictions": []}).encode(), "the reply has no 'outputs'"),
+    (b"<html>a proxy's page</html>", "the reply is not JSON"),
+    (302, "the server redirected (HTTP 302) to ftp://elsewhere/x; redirects are not followed"),
+], ids=["half", "double", "strings", "nan", "no-outputs", "html", "redirect"])
+def test_a_serving_reply_that_is_not_the_requested_audio_is_refused(exported, reply, message):
+    """Half or double the samples, strings, NaN, no outputs, not JSON, a redirect to another host: each a
+    ServingError naming the URL, never audio handed on as if it were right."""
+    from wavegrad_tf.vocoders.tf_serving import ServingError, ServingVocoder
+
+    path, _ = exported
+    server = _CannedServer((path / "assets.extra" / "wavegrad.json").read_text(), reply, "ftp://elsewhere/x")
+    try:
+        vocoder = ServingVocoder(server.url, timeout=10)
+        with pytest.raises(ServingError, match=message):
+            vocoder.vocode(np.full((12, 64), -5.0, np.float32), seed=0)
+    finally:
+        server.close()

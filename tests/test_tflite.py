@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SPEECH, TFLITE_SIZES as SIZES, run_module
-from export.tflite import VARIANTS
+from conftest import SPEECH, TFLITE_SIZES as SIZES, run_module, tflite_files
 from wavegrad_tf.runtime import InputError, MetadataError
 from wavegrad_tf.vocoders import load_vocoder
 from wavegrad_tf.vocoders.litert import DYNAMIC_SHAPE_OPS, FORBIDDEN_OPS, LiteRTVocoder
@@ -23,12 +22,12 @@ def test_every_graph_is_static_builtin_only_with_no_variables(tflite_dir):
     shape arithmetic): dilated convolutions are CONV_2D with dilation; every tensor has a static shape."""
     from ai_edge_litert.interpreter import Interpreter
 
-    for name in VARIANTS:
-        graph = Interpreter(model_path=str(tflite_dir / f"{name}.tflite"))  # inspected, never run
+    for name, path in tflite_files(tflite_dir).items():
+        graph = Interpreter(model_path=str(path))  # inspected, never run
         ops = sorted({op["op_name"] for op in graph._get_ops_details()})
         assert "CONV_2D" in ops and not [op for op in ops if any(bad in op for bad in FORBIDDEN_OPS)], (name, ops)
         assert not set(ops) & set(DYNAMIC_SHAPE_OPS), (name, ops)
-        assert LiteRTVocoder(tflite_dir / f"{name}.tflite").sizes == SIZES
+        assert LiteRTVocoder(path).sizes == SIZES
         for tensor in graph.get_tensor_details():
             assert -1 not in tensor["shape_signature"], (name, tensor["name"])
 
@@ -38,9 +37,8 @@ def test_float_graphs_run_wholly_in_xnnpack(tflite_dir):
     The full int8 graph is not (XNNPACK leaves some of its quantized ops to LiteRT's own kernels): the check
     can fail."""
     verdicts = {}
-    for name in VARIANTS:
-        vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
-        verdicts[name] = vocoder.model.is_fully_accelerated()
+    for name, path in tflite_files(tflite_dir).items():
+        verdicts[name] = LiteRTVocoder(path).model.is_fully_accelerated()
     assert verdicts["float32"] and verdicts["float16"] and not verdicts["full_int8"], verdicts
 
 
@@ -88,18 +86,18 @@ def test_runner_gives_what_the_plain_interpreter_gives_in_every_variant(tflite_d
     from wavegrad_tf.runtime import PositionalNoise
 
     mel = long_mel[:SIZES[0]]
-    for name in VARIANTS:
-        vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
+    for name, path in tflite_files(tflite_dir).items():
+        vocoder = LiteRTVocoder(path)
         got = vocoder.synthesize(mel, 0, PositionalNoise(0))
         noise = PositionalNoise(0).per_step(vocoder.metadata.iterations, 0, len(got))
-        plain = Interpreter(model_path=str(tflite_dir / f"{name}.tflite")).get_signature_runner(f"frames_{SIZES[0]}")
+        plain = Interpreter(model_path=str(path)).get_signature_runner(f"frames_{SIZES[0]}")
         want = next(iter(plain(mel=mel[None].astype(np.float32), noise=noise).values()))[0]
         assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want), (name, np.linalg.norm(got - want))
 
 
 def test_quantized_variants_run_any_length(tflite_dir, long_mel):
-    for name in VARIANTS:
-        vocoder = LiteRTVocoder(tflite_dir / f"{name}.tflite")
+    for name, path in tflite_files(tflite_dir).items():
+        vocoder = LiteRTVocoder(path)
         for frames in (7, 100, 230):
             audio = vocoder.vocode(long_mel[:frames])
             assert audio.shape == (frames * vocoder.metadata.audio.hop_length,) and np.isfinite(audio).all(), name
@@ -153,3 +151,48 @@ def test_evaluator_scores_a_tflite_file_on_an_audio_folder(tflite_dir, tmp_path)
                                 metric_names=["log_mel_l1", "stoi"])
     assert results["vocoder"].startswith("WaveGrad float16 TFLite") and len(results["files"]) == 2
     assert all(0 < r["systems"]["wavegrad"]["stoi"] <= 1 for r in results["files"])
+
+
+@pytest.mark.parametrize("prior, consistency", [("specgrad", "mel"), ("standard", "gla"), ("priorgrad", "gla_once")])
+def test_each_prior_and_consistency_exports_equal_to_the_keras_sampler(tiny_run, tmp_path, long_mel, prior,
+                                                                       consistency):
+    """The tiny run's weights under another prior and projection (1 iteration, 1 step): the SavedModel's and the
+    float32 TFLite file's audio (one 72-frame signature) equal the Keras vocoder's, same noise, same chunks,
+    within 1e-4 relative L2, and the TFLite graph still runs wholly in XNNPACK."""
+    import yaml
+
+    from export.saved_model import export_saved_model
+    from export.tflite import export_tflite
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("audio_cache"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["diffusion"].update(prior=prior, consistency=consistency, consistency_iterations=1, consistency_steps=1)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    keras_vocoder = load_vocoder(run)
+    assert keras_vocoder.metadata.consistency.kind == consistency
+    saved = load_vocoder(export_saved_model(run, tmp_path / "serving"))
+    size = SIZES[0]
+    lite = load_vocoder(export_tflite(run, tmp_path / "tflite", variants=["float32"], chunk_frames=(size,))["float32"])
+    assert lite.model.is_fully_accelerated() and lite.metadata.consistency == keras_vocoder.metadata.consistency
+    mel = long_mel[:2 * size - lite.overlap_frames]  # two chunks that fill the signature exactly
+    for vocoder in (keras_vocoder, saved):
+        vocoder.first_chunk_frames, vocoder.chunk_frames = size, size
+    expected = keras_vocoder.vocode(mel, seed=3)
+    for other in (saved, lite):
+        audio = other.vocode(mel, seed=3)
+        assert np.linalg.norm(audio - expected) / np.linalg.norm(expected) <= 1e-4, other.name
+
+
+def test_a_vocoder_shared_by_threads_gives_each_its_own_audio(tflite_dir, long_mel):
+    """Four threads vocode four different mels on one LiteRT vocoder at once: each result equals the one vocoded
+    alone (the I/O buffers are the signature's, shared: before the lock, relative L2 up to 1.14, no error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    vocoder = LiteRTVocoder(tflite_dir / "float32.tflite")
+    mels = [long_mel[k * 40:k * 40 + 150] for k in range(4)]
+    alone = [vocoder.vocode(m, seed=k) for k, m in enumerate(mels)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda k: vocoder.vocode(mels[k], seed=k), range(4)))
+    for a, b in zip(alone, together):
+        assert np.linalg.norm(a - b) <= 1e-6 * np.linalg.norm(a)

@@ -34,8 +34,16 @@ def list_audio_files(data_dir: str | os.PathLike, flag: str = "--data_dir") -> l
         raise UserError(f"{flag} {root}: not a folder")
     meta = root / "metadata.csv"
     if meta.exists():
-        with open(meta, newline="", encoding="utf-8") as f:
-            ids = [row[0] for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE) if row]
+        try:
+            with open(meta, newline="", encoding="utf-8") as f:
+                ids = [row[0] for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE) if row]
+        except UnicodeDecodeError as e:
+            raise UserError(f"{meta}: not UTF-8 text (byte {e.start}); expected LJSpeech's id|text lines") from None
+        # An id names a file in wavs/: one with a path in it (../../elsewhere/x) would read outside --data_dir.
+        outside = [i for i in ids if not i or "/" in i or "\\" in i or i in (".", "..")]
+        if outside:
+            raise UserError(f"{meta}: id {outside[0]!r} is not a file name; expected ids of files in "
+                            f"{root / 'wavs'} ({len(outside)} such ids)")
         return [root / "wavs" / f"{i}.wav" for i in ids]
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     if not files:

@@ -262,6 +262,7 @@ class Config:
     train: TrainConfig = TrainConfig()
 
     def validate(self) -> "Config":
+        _check_finite(self.to_dict())
         self.audio.validate()
         self.model.validate(self.audio.hop_length)
         self.diffusion.validate()
@@ -316,8 +317,20 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def _positive(field: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{field}: expected a positive number, got {value!r}")
+
+
+def _check_finite(value, field: str = "") -> None:
+    """Every number in a config is finite: NaN compares false with every bound, so a range check alone lets it by."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{field}.{key}" if field else key)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{field}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{field}: expected a finite number, got {value!r}")
 
 
 def _plain(x):
@@ -328,6 +341,12 @@ def _plain(x):
     return x
 
 
+def _show(value, limit: int = 80) -> str:
+    """A value for an error message, cut short: a list from a YAML file can hold 100,000 values."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _coerce(field: str, tp, value):
     """Converts a YAML value to the annotated type, or raises ConfigError naming the field."""
     origin = typing.get_origin(tp)
@@ -335,11 +354,11 @@ def _coerce(field: str, tp, value):
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"{field}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{field}: expected a mapping, got {_show(value)}")
         return _build(tp, value, field)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{field}: expected a list, got {value!r}")
+            raise ConfigError(f"{field}: expected a list, got {_show(value)}")
         args = typing.get_args(tp)
         item_tp = args[0]
         return tuple(_coerce(f"{field}[{i}]", item_tp, v) for i, v in enumerate(value))
@@ -349,13 +368,13 @@ def _coerce(field: str, tp, value):
         return _coerce(field, [a for a in typing.get_args(tp) if a is not type(None)][0], value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{field}: expected true or false, got {value!r}")
+            raise ConfigError(f"{field}: expected true or false, got {_show(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise ConfigError(f"{field}: expected an integer, got {value!r}")
+            raise ConfigError(f"{field}: expected an integer, got {_show(value)}")
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 2e-3 (no dot) as a string
@@ -364,11 +383,13 @@ def _coerce(field: str, tp, value):
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{field}: expected a number, got {value!r}")
+            raise ConfigError(f"{field}: expected a number, got {_show(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{field}: expected a finite number, got {_show(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{field}: expected a string, got {value!r}")
+            raise ConfigError(f"{field}: expected a string, got {_show(value)}")
         return value
     raise ConfigError(f"{field}: unsupported type {tp}")
 
@@ -396,15 +417,59 @@ def presets() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
-def _read_yaml(path: Path) -> dict:
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+# Bounds on what a config, schedule or override may hold: YAML aliases let a few hundred bytes stand for
+# billions of values (the 369-byte "billion laughs"), which any later walk, print or array would expand.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000
+
+
+def read_yaml(text: str, source: str):
+    """yaml.safe_load, bounded: at most MAX_YAML_BYTES of text and MAX_YAML_VALUES values once aliases are
+    expanded; malformed YAML is a ConfigError naming `source`."""
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: {len(text):,} bytes; expected at most {MAX_YAML_BYTES:,}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{source}: not valid YAML{at} ({getattr(e, 'problem', None) or e})") from None
+    count, stack = 0, [data]
+    while stack:  # counts values as a reader sees them, each alias expanded
+        item = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise ConfigError(f"{source}: expands to more than {MAX_YAML_VALUES:,} values (aliases?); expected a "
+                              "small settings file")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
+
+
+def _read_text(path: Path, what: str) -> str:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, expected a {what} file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; expected a {what} file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: extends itself (through {' -> '.join(str(p) for p in seen)})")
+    data = read_yaml(_read_text(path, "YAML config"), str(path)) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     # A preset may start from another one: `extends: base`.
     parent = data.pop("extends", None)
     if parent is not None:
-        data = _merge(_read_yaml(_resolve(parent)), data)
+        data = _merge(_read_yaml(_resolve(parent), seen + (path.resolve(),)), data)
     return data
 
 
@@ -425,7 +490,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r}: expected section.key=value")
     key, value = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
+    return key.strip().split("."), read_yaml(value, f"--override {text[:80]}")
 
 
 def load_config(name_or_path: str | os.PathLike = "base", overrides: Optional[list[str]] = None) -> Config:

@@ -92,6 +92,13 @@ def evaluate(model, output, audio_dir=None, schedule=None, iterations=None, seed
              max_files: Optional[int] = None, griffin_lim_iterations: int = 32, metric_names=None,
              plot_files: int = 3, precision: str = "auto", consistency: Optional[dict] = None) -> dict:
     """Scores every clip, writes the outputs to `output` and returns the results dict (results.json)."""
+    for name, value, least in (("--max_files", max_files, 1), ("--griffin_lim_iterations", griffin_lim_iterations, 1),
+                               ("--plot_files", plot_files, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise UserError(f"{name} {value}: expected a whole number >= {least}")
+    if audio_dir is not None and Path(output).resolve().is_relative_to(Path(audio_dir).resolve()):
+        raise UserError(f"--output {output}: inside --audio_dir {audio_dir}; its vocoded clips would be scored as "
+                        "recordings next time: expected a folder outside it")
     files = evaluation_files(model, audio_dir)[:max_files]
     metric_names = check_metrics(metric_names)
     vocoder = load_vocoder(model, schedule, iterations, precision, consistency=consistency)

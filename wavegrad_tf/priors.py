@@ -15,11 +15,13 @@ transcription of the papers.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import tensorflow as tf
 
 from wavegrad_tf import mel as mel_lib, spectral
 from wavegrad_tf.config import Config
+from wavegrad_tf.errors import UserError
 
 
 class Standard:
@@ -55,7 +57,11 @@ class PriorGrad(Standard):
         d = self.cfg.diffusion
         if d.prior_energy_max is not None:
             return self.cfg
-        return dataclasses.replace(self.cfg, diffusion=dataclasses.replace(d, prior_energy_max=float(energy_max())))
+        measured = float(energy_max())
+        if not math.isfinite(measured) or measured <= 0:
+            raise UserError(f"diffusion.prior_energy_max: the training audio's largest frame energy is {measured}; "
+                            "expected a positive number (is every file silent?)")
+        return dataclasses.replace(self.cfg, diffusion=dataclasses.replace(d, prior_energy_max=measured))
 
     def frame_std(self, log_mel):
         """[..., frames]: each frame's noise std."""

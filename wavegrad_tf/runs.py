@@ -3,6 +3,7 @@ data_split.json. Loading a model from it, for inference, export and fine-tuning.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,33 @@ from wavegrad_tf.model import WaveGrad, build_model, checkpoint_variables
 
 class RunError(UserError):
     """A folder that is not a usable training run; the message names the folder and what is missing."""
+
+
+@contextlib.contextmanager
+def exclusive(model_dir: str | os.PathLike):
+    """Holds an exclusive lock on a run folder while it trains: a second training process on the same folder is
+    refused with the holder's PID. The lock is the kernel's (flock), so a killed holder leaves none behind."""
+    import fcntl
+
+    folder = Path(model_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise RunError(f"--model_dir {folder}: another training process (PID {holder}) is writing this run; "
+                           "wait for it to end, or train into another folder") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while still held: nobody else can hold it between the two
 
 
 def read_config(run: str | os.PathLike) -> Config:
@@ -55,7 +83,7 @@ def has_average(prefix: str) -> bool:
     return any(k.startswith("ema/") for k in tf.train.load_checkpoint(prefix).get_variable_to_shape_map())
 
 
-def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = True) -> str:
+def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = True, flag: str = "--model") -> str:
     """Loads the newest intact checkpoint's weights (their moving average where the run kept one and
     `averaged`) into `model`; a corrupt newest checkpoint is skipped with a warning. A pretrained model's
     folder holds its averaged weights alone, in weights.npz. Returns what was loaded."""
@@ -64,7 +92,7 @@ def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = Tr
         return _load_weights(model, run / WEIGHTS)
     found = checkpoints(run)
     if not found:
-        raise RunError(f"--model {run}: no checkpoint in {Path(run) / 'checkpoints'}")
+        raise RunError(f"{flag} {run}: no checkpoint in {Path(run) / 'checkpoints'}")
     errors = []
     for prefix in found:
         try:
@@ -76,7 +104,7 @@ def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = Tr
             return prefix
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
             errors.append(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
-    raise RunError(f"--model {run}: no intact checkpoint: " + "; ".join(errors))
+    raise RunError(f"{flag} {run}: no intact checkpoint: " + "; ".join(errors))
 
 
 def load_model(run: str | os.PathLike, dtype: str = "float32") -> tuple[Config, WaveGrad]:

@@ -104,7 +104,11 @@ class Search:
         self.settings = {"iterations": iterations, "exhaustive_limit": exhaustive_limit, "scorer": factory.settings()}
         settings_path = self.output / "search.json"
         if settings_path.exists():
-            previous = json.loads(settings_path.read_text())
+            try:
+                previous = json.loads(settings_path.read_text())
+            except (ValueError, UnicodeDecodeError):
+                raise UserError(f"--output {self.output}: search.json is not JSON (a damaged search); use a new "
+                                "folder") from None
             if previous != self.settings:
                 raise UserError(f"--output {self.output}: holds a search with other settings ({previous}); "
                                  "use a new folder or the same settings")
@@ -121,12 +125,16 @@ class Search:
             if text and not text.endswith("\n"):  # killed mid-line: new entries start on a line of their own
                 with open(path, "a") as f:
                     f.write("\n")
-            for line in text.splitlines():
+            for number, line in enumerate(text.splitlines(), 1):
                 try:
                     entry = json.loads(line)
                 except json.JSONDecodeError:  # the line being written when the last run was killed
                     continue
-                scores[tuple(entry["index"])] = float(entry["score"])
+                try:
+                    scores[tuple(int(i) for i in entry["index"])] = float(entry["score"])
+                except (KeyError, TypeError, ValueError):
+                    raise UserError(f"{path}: line {number} is not a scored schedule ({line[:80]}); use a new "
+                                    "--output or remove the line") from None
         return scores
 
     def _record(self, candidate: Candidate, score: float) -> None:
@@ -298,8 +306,12 @@ def main(argv):
     from wavegrad_tf.evaluate import evaluation_files
 
     FLAGS = flags.FLAGS
-    if FLAGS.iterations < 1:
-        raise UserError(f"--iterations: expected >= 1, got {FLAGS.iterations}")
+    for name in ("iterations", "workers", "clips", "exhaustive_limit"):
+        if getattr(FLAGS, name) < 1:
+            raise UserError(f"--{name}: expected >= 1, got {getattr(FLAGS, name)}")
+    for name in ("budget_minutes", "clip_seconds"):
+        if not (math.isfinite(getattr(FLAGS, name)) and getattr(FLAGS, name) > 0):
+            raise UserError(f"--{name}: expected a positive number, got {getattr(FLAGS, name)}")
     files = evaluation_files(FLAGS.model, FLAGS.audio_dir)
     threads = max(1, hardware.usable_cpus() // FLAGS.workers)
     factory = MelDistance(FLAGS.model, files, FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, threads)

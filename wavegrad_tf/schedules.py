@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
-import yaml
 
 from wavegrad_tf.errors import UserError
 
@@ -51,8 +50,13 @@ def get_schedule(spec: Schedule) -> np.ndarray:
     betas = np.asarray(betas, dtype=np.float64)
     if betas.ndim != 1 or betas.size == 0:
         raise ScheduleError(f"schedule: expected a non-empty 1-D list of betas, got shape {betas.shape}")
+    if betas.size > MAX_BETAS:
+        raise ScheduleError(f"schedule: {betas.size:,} betas; expected at most {MAX_BETAS:,}")
     if not np.all(np.isfinite(betas)) or np.any(betas <= 0) or np.any(betas >= 1):
         raise ScheduleError("schedule: every beta must be in (0, 1)")
+    if np.any(betas < MIN_BETA):
+        raise ScheduleError(f"schedule: betas below {MIN_BETA:g} add no noise a float can hold (the sampler would "
+                            f"divide by zero); got {betas.min():g}")
     falls = np.flatnonzero(np.diff(betas) < 0)
     if falls.size:
         k = int(falls[0])
@@ -61,16 +65,36 @@ def get_schedule(spec: Schedule) -> np.ndarray:
     return betas
 
 
+MAX_BETAS = 100_000
+MIN_BETA = 1e-10
+
+
 def _read_schedule_file(path: Path) -> np.ndarray:
+    if path.is_dir():
+        raise ScheduleError(f"schedule {path}: is a folder, expected a .txt, .npy or .yaml file of betas")
     if path.suffix == ".npy":
-        return np.load(path)
+        try:
+            betas = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ScheduleError(f"schedule file {path}: not a .npy array of numbers ({e})") from None
+        if not isinstance(betas, np.ndarray) or not np.issubdtype(betas.dtype, np.number):
+            raise ScheduleError(f"schedule file {path}: expected a .npy array of numbers (a .npz holds several)")
+        return betas
     if path.suffix in (".yaml", ".yml", ".json"):
-        data = yaml.safe_load(path.read_text())
+        from wavegrad_tf.config import ConfigError, read_yaml
+
+        try:
+            data = read_yaml(path.read_text(encoding="utf-8", errors="replace"), f"schedule file {path}")
+        except ConfigError as e:
+            raise ScheduleError(str(e)) from None
         if isinstance(data, dict):
             data = data.get("betas")
         if not isinstance(data, list):
             raise ScheduleError(f"schedule file {path}: expected a list of betas or a mapping with 'betas'")
-        return np.asarray(data, dtype=np.float64)
+        try:
+            return np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ScheduleError(f"schedule file {path}: expected numbers, got {str(data)[:80]}") from None
     try:
         return np.loadtxt(path, dtype=np.float64, ndmin=1)
     except ValueError as e:

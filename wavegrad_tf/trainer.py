@@ -63,6 +63,13 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
                                               and "chief" not in resolver.cluster_spec().as_dict())
 
 
+def writer_folder(model_dir: str | os.PathLike, strategy: tf.distribute.Strategy) -> Path:
+    """Where this process writes: the run folder, or for a non-chief worker its own folder inside it (its identical
+    checkpoints go aside, as tf.distribute requires)."""
+    model_dir = Path(model_dir)
+    return model_dir if is_chief(strategy) else model_dir / "workers" / str(strategy.cluster_resolver.task_id)
+
+
 class Trainer:
     """Owns the model, optimizer and checkpoint of one run in `model_dir`; resumes from its last checkpoint."""
 
@@ -73,10 +80,7 @@ class Trainer:
             cfg = choose_precision(cfg, isinstance(self.strategy, tf.distribute.TPUStrategy))
         self.cfg, self.prior = cfg, priors.prior_for(cfg)
         self.chief = is_chief(self.strategy)
-        model_dir = Path(model_dir)
-        # Non-chief workers write their (identical) checkpoints aside, as tf.distribute requires.
-        self.model_dir = model_dir if self.chief else model_dir / "workers" / str(
-            self.strategy.cluster_resolver.task_id)
+        self.model_dir = writer_folder(model_dir, self.strategy)
         self.model_dir.mkdir(parents=True, exist_ok=True)
         float16 = cfg.train.precision == "mixed_float16"
         with self.strategy.scope():
@@ -101,8 +105,7 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints",
                                                   max_to_keep=cfg.train.keep_checkpoints)
         self._restore()
-        # Only after a successful restore: a refused or failed resume leaves the run as it was.
-        cfg.save(self.model_dir / "config.yaml")
+        self._config_written = False  # written when the run starts (fit) or first saves: a failed start changes nothing
         self._distributed_step = tf.function(self._distributed_step_fn)
 
     def _restore(self) -> None:
@@ -183,9 +186,11 @@ class Trainer:
                              f"{self.strategy.num_replicas_in_sync} replicas")
         ds = data.dataset(train_clips, self.cfg, cfg.batch_size, seed=cfg.seed + self.global_step)
         batches = iter(self.strategy.experimental_distribute_dataset(ds))
+        self._write_config()
         writer = tf.summary.create_file_writer(str(self.model_dir / "train")) if self.chief else None
         validator = Validator(self, val_clips) if self.chief and val_clips else None
         start_step, t0, last = self.global_step, time.time(), {}
+        logged = (start_step, self.global_step - int(self.optimizer.iterations.numpy()))  # (step, skipped) at the last log
         stop = _StopRequest()
         try:
             while self.global_step < steps and not stop.requested:
@@ -206,6 +211,11 @@ class Trainer:
                             for k in ("loss", "grad_norm", "steps_per_sec"):
                                 tf.summary.scalar(k, last[k])
                             tf.summary.scalar("nonfinite_skipped", skipped)
+                    if step > logged[0] and skipped - logged[1] == step - logged[0]:
+                        raise runs.RunError(f"{self.model_dir}: every step from {logged[0] + 1} to {step} was skipped "
+                                            "(non-finite gradients): stopped, keeping "
+                                            f"{self.manager.latest_checkpoint or 'no checkpoint'}")
+                    logged = (step, skipped)
                 if step % cfg.checkpoint_every == 0:
                     self.save()
                 if validator and step % cfg.validate_every == 0:
@@ -223,10 +233,24 @@ class Trainer:
             last.update(validator(self.global_step))
         return last
 
+    def _write_config(self) -> None:
+        if not self._config_written:
+            self.cfg.save(self.model_dir / "config.yaml")
+            self._config_written = True
+
     def save(self) -> None:
+        """Writes a checkpoint of this step; refuses (RunError) weights that are no longer finite, so the checkpoint
+        rotation never replaces a good checkpoint with a broken one."""
         step = self.global_step
-        if step and self.manager.latest_checkpoint != f"{self.manager.directory}/ckpt-{step}":
-            self.manager.save(checkpoint_number=step)
+        if not step or self.manager.latest_checkpoint == f"{self.manager.directory}/ckpt-{step}":
+            return
+        self._write_config()
+        broken = [v.path for v in self.model.weights if not bool(tf.reduce_all(tf.math.is_finite(v.value)))]
+        if broken:
+            raise runs.RunError(f"{self.model_dir}: the weights are not finite at step {step} ({broken[0]} and "
+                                f"{len(broken) - 1} more): not saved, keeping "
+                                f"{self.manager.latest_checkpoint or 'no checkpoint'}")
+        self.manager.save(checkpoint_number=step)
 
 
 class _StopRequest:

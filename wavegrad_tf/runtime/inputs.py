@@ -50,9 +50,15 @@ def check_mel(mel, audio: AudioConfig, source: str = "mel") -> np.ndarray:
     return mel.astype(np.float32)
 
 
-def check_output(path: str | os.PathLike) -> Path:
-    """An output audio path that can be written, checked before any work: extension and folder."""
+def check_output(path: str | os.PathLike, inputs=()) -> Path:
+    """An output audio path that can be written, checked before any work: extension, folder, and that it is none
+    of `inputs` (a recording vocoded onto itself would be lost)."""
     path = Path(path)
+    for source in inputs:
+        if Path(source).exists() and path.exists() and os.path.samefile(source, path) or \
+                Path(source).resolve() == path.resolve():
+            raise InputError(f"--output {path}: is the input {source}; expected another file name (the input "
+                             "would be overwritten)")
     if path.suffix.lower() not in AUDIO_EXTENSIONS:
         raise InputError(f"--output {path}: expected a {'/'.join(AUDIO_EXTENSIONS)} file name")
     if path.is_dir():
@@ -78,6 +84,9 @@ def open_input(path: str | os.PathLike, audio: AudioConfig) -> tuple[Iterator[np
         except (ValueError, OSError, EOFError):  # not .npy data (numpy takes it for a pickle), a cut header
             raise InputError(f"--input {path}: not a NumPy .npy array; expected a float array [frames, "
                              f"{audio.n_mels}] saved with numpy.save") from None
+        if not isinstance(mel, np.ndarray):  # an .npz archive of several arrays, named .npy
+            raise InputError(f"--input {path}: an .npz archive ({', '.join(mel.files)[:80]}); expected one float "
+                             f"array [frames, {audio.n_mels}] saved with numpy.save")
         if mel.ndim != 2:
             check_mel(mel, audio, str(path))  # raises, naming the shape
         blocks = range(0, max(len(mel), 1), MEL_BLOCK)

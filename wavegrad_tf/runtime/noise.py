@@ -6,6 +6,8 @@ from typing import Optional
 
 import numpy as np
 
+from wavegrad_tf.errors import UserError
+
 
 class PositionalNoise:
     """Gaussian noise keyed by (seed, step, batch item, absolute sample position).
@@ -18,6 +20,8 @@ class PositionalNoise:
 
     def __init__(self, seed: Optional[int] = None):
         # `fixed`: the caller asked for this seed (reproducible output), rather than any noise.
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise UserError(f"--seed {seed}: expected a whole number >= 0")
         self.fixed = seed is not None
         self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
 

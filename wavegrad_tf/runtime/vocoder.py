@@ -35,6 +35,21 @@ class Vocoder(abc.ABC):
     # A smaller first chunk makes the first audio of a stream come sooner.
     first_chunk_frames: Optional[int] = None
 
+    def set_chunk_frames(self, frames: int) -> None:
+        """Vocodes `frames` mel frames at a time (--chunk_frames), if this backend can: more than twice the overlap,
+        and no more than its largest request (a SavedModel's max_frames, a TFLite file's largest signature)."""
+        from wavegrad_tf.runtime.inputs import InputError
+
+        largest = self.largest_chunk_frames()
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames <= 2 * self.overlap_frames or (
+                largest is not None and frames > largest):
+            raise InputError(f"--chunk_frames {frames}: expected more than {2 * self.overlap_frames} (twice the "
+                             "overlap)" + (f" and at most {largest} ({self.name}'s largest chunk)" if largest else ""))
+        self.chunk_frames = frames
+
+    def largest_chunk_frames(self) -> Optional[int]:
+        return self.metadata.max_frames
+
     @abc.abstractmethod
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
         """Audio [frames * hop] for one checked chunk [frames, n_mels] whose first sample is `start_sample`."""

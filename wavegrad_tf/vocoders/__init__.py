@@ -29,10 +29,11 @@ def is_run(model: str | os.PathLike) -> bool:
 
 
 def load_vocoder(model: str | os.PathLike, schedule=None, iterations: Optional[int] = None,
-                 precision: str = "auto", threads: Optional[int] = None, consistency: Optional[dict] = None) -> Vocoder:
+                 precision: str = "auto", threads: Optional[int] = None, consistency: Optional[dict] = None,
+                 timeout: Optional[float] = None) -> Vocoder:
     """The vocoder `model` names. `schedule`, `iterations`, `precision` and `consistency` (a dict of the parts
     of the config's to replace: kind, iterations, steps) apply to training runs (exported graphs have theirs
-    baked in); `threads` to TFLite files."""
+    baked in); `threads` to TFLite files; `timeout` (seconds per request) to TF Serving."""
     from wavegrad_tf.vocoders.tf_serving import is_serving_url
 
     spec = str(model)
@@ -45,7 +46,7 @@ def load_vocoder(model: str | os.PathLike, schedule=None, iterations: Optional[i
     if is_serving_url(spec):
         from wavegrad_tf.vocoders.tf_serving import ServingVocoder
 
-        return ServingVocoder(spec)
+        return ServingVocoder(spec, *(() if timeout is None else (timeout,)))
     path = Path(spec)
     if path.suffix == ".tflite":
         from wavegrad_tf.vocoders.litert import LiteRTVocoder
@@ -76,6 +77,10 @@ def describe(model: str | os.PathLike, schedule=None, iterations: Optional[int] 
         return None
     path = Path(spec)
     if path.suffix == ".tflite":
+        from wavegrad_tf.vocoders.litert import check_tflite_file
+
+        if path.is_file():
+            check_tflite_file(path)
         return Metadata.load(path.parent / FILENAME).audio
     if path.is_dir():
         return Metadata.load(version_folder(path) / "assets.extra" / FILENAME).audio

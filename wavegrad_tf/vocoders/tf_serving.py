@@ -32,14 +32,31 @@ def is_serving_url(spec: str) -> bool:
     return str(spec).startswith(("http://", "https://", "grpc://"))
 
 
+DEFAULT_TIMEOUT = 60.0  # seconds one request may take (--timeout)
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A model URL answers itself: a redirect (to another host, or to ftp://) is an error, never followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise ServingError(f"{req.full_url}: the server redirected (HTTP {code}) to {newurl}; redirects are not "
+                           "followed: give the model's own URL")
+
+
 class RestTransport:
-    def __init__(self, url: str, timeout: float = 600):
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
         self.url, self.timeout = url.rstrip("/"), timeout
+        self.opener = urllib.request.build_opener(_RefuseRedirects)
 
     def _call(self, request):
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as r:
-                return json.load(r)
+            with self.opener.open(request, timeout=self.timeout) as r:
+                body = r.read()
+            try:
+                return json.loads(body)
+            except ValueError:
+                raise ServingError(f"{self.url}: the reply is not JSON ({body[:80]!r}); is this a TF Serving REST "
+                                   "endpoint?") from None
         except urllib.error.HTTPError as e:
             body = e.read()
             try:
@@ -48,7 +65,10 @@ class RestTransport:
                 message = body.decode(errors="replace") or str(e)
             raise ServingError(f"{self.url}: HTTP {e.code}: {message}") from None
         except (urllib.error.URLError, OSError) as e:
-            raise ServingError(f"{self.url}: cannot reach the server ({getattr(e, 'reason', e)})") from None
+            reason = getattr(e, "reason", e)
+            if "timed out" in str(reason):
+                raise ServingError(f"{self.url}: no answer within {self.timeout:g} s (--timeout)") from None
+            raise ServingError(f"{self.url}: cannot reach the server ({reason})") from None
 
     def status(self) -> dict:
         return self._call(self.url)
@@ -56,13 +76,17 @@ class RestTransport:
     def predict(self, signature: str, inputs: dict) -> dict:
         body = json.dumps({"signature_name": signature,
                            "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}).encode()
-        outputs = self._call(urllib.request.Request(f"{self.url}:predict", data=body,
-                                                    headers={"Content-Type": "application/json"}))["outputs"]
+        reply = self._call(urllib.request.Request(f"{self.url}:predict", data=body,
+                                                  headers={"Content-Type": "application/json"}))
+        if not isinstance(reply, dict) or "outputs" not in reply:
+            raise ServingError(f"{self.url}: the reply has no 'outputs' ({str(reply)[:80]}); expected a TF Serving "
+                               "predict response")
+        outputs = reply["outputs"]
         return outputs if isinstance(outputs, dict) else {"output": outputs}
 
 
 class GrpcTransport:
-    def __init__(self, server: str, model: str, timeout: float = 600):
+    def __init__(self, server: str, model: str, timeout: float = DEFAULT_TIMEOUT):
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -86,19 +110,21 @@ class GrpcTransport:
         return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
 
-def transport_for(url: str):
+def transport_for(url: str, timeout: float = DEFAULT_TIMEOUT):
+    if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise ServingError(f"--timeout {timeout}: expected a positive number of seconds")
     if PATTERNS["rest"].match(url):
-        return RestTransport(url)
+        return RestTransport(url, timeout)
     match = PATTERNS["grpc"].match(url)
     if match:
-        return GrpcTransport(match["server"], match["model"])
+        return GrpcTransport(match["server"], match["model"], timeout)
     raise ServingError(f"--model {url}: expected http://HOST:PORT/v1/models/NAME[/versions/N] (REST) or "
                        "grpc://HOST:PORT/NAME")
 
 
 class ServingVocoder(Vocoder):
-    def __init__(self, url: str):
-        self.url, self.transport = url, transport_for(url)
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
+        self.url, self.transport = url, transport_for(url, timeout)
         raw = np.asarray(self.transport.predict("metadata", {"request": np.array(0, np.int32)})["json"]).reshape(-1)[0]
         self.metadata = Metadata.from_json(raw.decode() if isinstance(raw, bytes) else str(raw), f"{url} (metadata)")
         self.chunk_frames = min(self.chunk_frames, self.metadata.max_frames or self.chunk_frames)
@@ -106,7 +132,21 @@ class ServingVocoder(Vocoder):
 
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
         inputs = {"mel": mel[None], "lengths": np.array([len(mel)], np.int32)}
-        if not noise.fixed:
-            return np.asarray(self.transport.predict("serving_default", inputs)["audio"], np.float32)[0]
-        inputs["noise"] = noise.per_step(self.metadata.iterations, start_sample, len(mel) * self.metadata.audio.hop_length)
-        return np.asarray(self.transport.predict("vocode_with_noise", inputs)["audio"], np.float32)[0]
+        samples = len(mel) * self.metadata.audio.hop_length
+        if noise.fixed:
+            inputs["noise"] = noise.per_step(self.metadata.iterations, start_sample, samples)
+        outputs = self.transport.predict("vocode_with_noise" if noise.fixed else "serving_default", inputs)
+        return self._checked(outputs.get("audio"), samples)
+
+    def _checked(self, audio, samples: int) -> np.ndarray:
+        """The reply's audio, if it is what the request asks for: [1, frames * hop] finite numbers."""
+        try:
+            audio = np.asarray(audio, np.float32)
+        except (TypeError, ValueError):
+            audio = None
+        if audio is None or audio.shape != (1, samples):
+            raise ServingError(f"{self.url}: the reply's audio is {getattr(audio, 'shape', 'not numbers')}; expected "
+                               f"[1, {samples}] samples for this request")
+        if not np.isfinite(audio).all():
+            raise ServingError(f"{self.url}: the reply's audio holds NaN or inf")
+        return audio[0]
