@@ -274,7 +274,7 @@ class _CannedServer:
     (json.dumps({"outputs": {"audio": [[float("nan")] * 2400]}}).encode(), "holds NaN or inf"),
     (json.dumps({"predictions": []}).encode(), "the reply has no 'outputs'"),
     (b"<html>a proxy's page</html>", "the reply is not JSON"),
-    (302, "the server redirected (HTTP 302) to ftp://elsewhere/x; redirects are not followed"),
+    (302, r"the server redirected \(HTTP 302\) to ftp://elsewhere/x; redirects are not followed"),
 ], ids=["half", "double", "strings", "nan", "no-outputs", "html", "redirect"])
 def test_a_serving_reply_that_is_not_the_requested_audio_is_refused(exported, reply, message):
     """Half or double the samples, strings, NaN, no outputs, not JSON, a redirect to another host: each a
