@@ -103,7 +103,23 @@ def test_positional_noise_is_the_same_in_any_window():
     whole = noise(3, 2, 0, 30000)
     np.testing.assert_array_equal(noise(3, 2, 12345, 9000), whole[:, 12345:21345])
     assert not np.allclose(noise(2, 2, 0, 100), whole[:, :100])
+    assert not np.allclose(whole[0], whole[1]) and not np.allclose(PositionalNoise(12)(3, 2, 0, 100), whole[:, :100])
     assert abs(whole.std() - 1) < 0.02 and abs(whole.mean()) < 0.02
+    # Gaussian tails, not a uniform's or a clipped one's: P(|z| > 3) = 0.0027
+    assert 0.0015 < np.mean(np.abs(whole) > 3) < 0.0040
+
+
+@pytest.mark.parametrize("counter, key, expected", [
+    ((0, 0, 0, 0), (0, 0), (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8)),
+    ((0xffffffff,) * 4, (0xffffffff,) * 2, (0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd)),
+    ((0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344), (0xa4093822, 0x299f31d0),
+     (0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1)),
+])
+def test_philox_gives_the_published_known_answers(counter, key, expected):
+    """Random123's kat_vectors for Philox4x32-10: the generator web/noise.js reimplements bit for bit."""
+    from wavegrad_tf.runtime.noise import philox4x32
+
+    assert tuple(int(x) for x in philox4x32(np.array([counter], np.uint64), key)[0]) == expected
 
 
 def test_priorgrad_prior_and_sampler_match_a_numpy_transcription():
