@@ -1,5 +1,7 @@
-"""Export tooling: the TF Serving SavedModel (`export.saved_model`) and the on-device TFLite files (`export.tflite`),
-both built from the graphs of `export.graphs`, each written whole into a fresh folder (`swap_in`)."""
+"""Exports of a trained model: the TF Serving SavedModel (`export.saved_model_lib`, command line `export.saved_model`)
+and the on-device TFLite files (`export.tflite_lib`, command line `export.tflite`), both built from the graphs of
+`export.graphs`, each written whole into a fresh folder (`swap_in`). The clients that run them are backends of
+`wavegrad_tf.vocoders`."""
 
 from __future__ import annotations
 

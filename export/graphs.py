@@ -7,7 +7,6 @@ before invoke (`wavegrad_tf.runtime.check_mel`).
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from wavegrad_tf import diffusion, mel as mel_lib

@@ -38,23 +38,44 @@ def speech(tiny_cfg):
     return load_audio(SPEECH[0], 16000)
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """`build(folder)` once per test session: the first xdist worker to ask builds it under a lock, the other finds
+    it done (each rebuilding the tiny run and its export cost a worker about 2.5 minutes). Tests only read it."""
+    import fcntl
+    import shutil
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common folder
+    folder = root / name
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / f"{name}.built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (root / f"{name}.built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A tiny model trained for 150 steps on the bundled corpus: a training run's folder."""
-    from wavegrad_tf import train
+    from wavegrad_tf import train_lib
 
-    model_dir = tmp_path_factory.mktemp("tiny_run")
-    train.run(TINY, str(model_dir), steps=150, overrides=["train.learning_rate=2e-3"])
-    return model_dir
+    return built_once(tmp_path_factory, "tiny_run", lambda folder: train_lib.run(
+        TINY, str(folder), steps=150, overrides=["train.learning_rate=2e-3"]))
 
 
 @pytest.fixture(scope="session")
 def tiny_model_and_mel(tiny_run, speech):
     """(config, model, log-mel of 1.5 s of real speech) of the tiny run."""
-    from wavegrad_tf import runs
     from wavegrad_tf.mel import log_mel_spectrogram
+    from wavegrad_tf.runs import Run
 
-    cfg, model = runs.load_model(tiny_run)
+    run = Run.open(tiny_run)
+
+    cfg, model = run.config, run.load_network()
     return cfg, model, log_mel_spectrogram(speech[:24000], cfg.audio, use_tf=False)[:-1]
 
 
@@ -75,17 +96,18 @@ def tiny_tflite(tiny_run, tmp_path_factory):
     """The tiny run exported as static-shape TFLite files: every variant that holds its mel-consistency
     projection (float32, float16, dynamic int8), and beside them, from a second export without a projection
     (`full_int8/`), the full int8 file. The folder of the first."""
-    from export.tflite import export_tflite
+    from export.tflite_lib import export_tflite
 
-    out = tmp_path_factory.mktemp("tflite")
-    export_tflite(tiny_run, out, chunk_frames=TFLITE_SIZES)
-    export_tflite(tiny_run, out / "full_int8", variants=["full_int8"], chunk_frames=TFLITE_SIZES,
-                  consistency={"kind": "none"})
-    return out
+    def build(out):
+        export_tflite(tiny_run, out, signature_frames=TFLITE_SIZES)
+        export_tflite(tiny_run, out / "full_int8", variants=["full_int8"], signature_frames=TFLITE_SIZES,
+                      consistency={"kind": "none"})
+
+    return built_once(tmp_path_factory, "tiny_tflite", build)
 
 
 def tflite_files(folder):
     """{variant: path} of the tiny export, the full int8 file from its own folder."""
-    from export.tflite import VARIANTS
+    from export.tflite_lib import VARIANTS
 
     return {v: folder / "full_int8" / f"{v}.tflite" if v == "full_int8" else folder / f"{v}.tflite" for v in VARIANTS}

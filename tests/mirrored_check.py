@@ -9,19 +9,19 @@ split_cpu(2)  # before any TF op
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from wavegrad_tf import data, train  # noqa: E402
+from wavegrad_tf import data, train_lib  # noqa: E402
 from wavegrad_tf.config import load_config  # noqa: E402
 from wavegrad_tf.model import checkpoint_variables  # noqa: E402
 
 config, corpus_dir, work = sys.argv[1:4]
 cfg = load_config(config, ["train.batch_size=4", "train.ema_decay=0.5"])
 clips = data.prepare_corpus(corpus_dir, cfg, f"{work}/cache").clips
-cfg = train.measure_prior(cfg, clips)
+cfg = train_lib.measure_prior(cfg, clips)
 batches = list(data.dataset(clips, cfg, 4, seed=5).take(3))
 single = Trainer(cfg, f"{work}/single")
 mirrored = Trainer(cfg, f"{work}/mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-ref = checkpoint_variables(single.model)
-for name, var in checkpoint_variables(mirrored.model).items():
+ref = checkpoint_variables(single.network)
+for name, var in checkpoint_variables(mirrored.network).items():
     var.assign(ref[name])
     mirrored.ema[name].assign(ref[name])
 initial = {k: np.asarray(v).copy() for k, v in ref.items()}
@@ -30,7 +30,7 @@ for batch in batches:
     dist = next(iter(mirrored.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))))
     losses.append((float(single.train_step(batch)[0]), float(mirrored.train_step(dist)[0])))
 diff = max(float(np.max(np.abs(np.asarray(v) - np.asarray(ref[k]))))
-           for k, v in checkpoint_variables(mirrored.model).items())
+           for k, v in checkpoint_variables(mirrored.network).items())
 average_diff = max(float(np.max(np.abs(v.numpy() - single.ema[k].numpy()))) for k, v in mirrored.ema.items())
 moved = max(float(np.max(np.abs(np.asarray(v) - initial[k]))) for k, v in ref.items())
 print(json.dumps({"replicas": mirrored.strategy.num_replicas_in_sync, "losses": losses, "max_weight_diff": diff,

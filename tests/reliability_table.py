@@ -40,6 +40,21 @@ def _write(name, data):
     return setup
 
 
+def _float_wav_with_nan(work, fx):
+    import soundfile as sf
+
+    audio = np.full(32000, 0.1, "f4")
+    audio[20000] = np.nan
+    sf.write(work / "nan.wav", audio, 16000, subtype="FLOAT")
+
+
+def _broken_run_config(work, fx):
+    import shutil
+
+    shutil.copytree(fx["run"], work / "broken", ignore=shutil.ignore_patterns("audio_cache"))
+    (work / "broken" / "config.yaml").write_text("audio: [sample_rate: 16000\n")
+
+
 def _corrupt_newest_checkpoint(work, fx):
     newest = max((Path(fx["run"]) / "checkpoints").glob("ckpt-*.data-*"), key=lambda p: int(p.name[5:].split(".")[0]))
     newest.write_bytes(newest.read_bytes()[:100])
@@ -96,6 +111,7 @@ def _discrete(work, fx):
 
 TRAIN = ("-m", "wavegrad_tf.train", "--config", "{run}/config.yaml", "--model_dir", "{run}")
 INFER = ("-m", "wavegrad_tf.infer", "--model", "{run}", "--output", "{work}/out.wav")
+EVALUATE = ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output", "{work}/e")
 CASES = [
     Case("train", "resumes a run with another n_mels", TRAIN + ("--steps", "200", "--override", "audio.n_mels=80"),
          2, "audio.n_mels: 64 -> 80"),
@@ -132,6 +148,12 @@ CASES = [
          "expected more than 400 at 16000 Hz", lambda w, fx: _save_wav(w / "short.wav", 100)),
     Case("infer", "passes a corrupt wav", INFER + ("--input", "{work}/bad.wav"), 2, "not readable audio",
          _write("bad.wav", b"RIFF$\0\0\0WAVEfmt garbage" + bytes(60))),
+    Case("infer", "passes a float wav holding a NaN", INFER + ("--input", "{work}/nan.wav"), 2,
+         "nan.wav: sample 20000 (1.25 s) is NaN or infinite", _float_wav_with_nan, tensorflow=True),
+    Case("infer", "vocodes with a run whose config.yaml is not YAML", ("-m", "wavegrad_tf.infer", "--model",
+                                                                       "{work}/broken", "--input", "{speech}", "--output",
+                                                                       "{work}/o.wav"), 2,
+         "broken/config.yaml: not valid YAML at line 2", _broken_run_config),
     Case("infer", "writes into a folder that does not exist", ("-m", "wavegrad_tf.infer", "--model", "{run}",
                                                               "--input", "{speech}", "--output", "{work}/no/o.wav"),
          2, "folder {work}/no does not exist"),
@@ -208,7 +230,7 @@ CASES = [
     Case("infer", "passes a .npz named .npy", INFER + ("--input", "{work}/m.npy"), 2, "an .npz archive",
          lambda w, fx: (np.savez(w / "m.npz", mel=np.zeros((10, 64), "f4")), (w / "m.npz").rename(w / "m.npy"))),
     Case("infer", "asks for --seed -1", INFER + ("--input", "{speech}", "--seed", "-1"), 2,
-         "--seed -1: expected a whole number >= 0"),
+         "--seed -1: expected a whole number from 0 to 9007199254740991"),
     Case("infer", "asks for chunks smaller than the overlap", INFER + ("--input", "{speech}", "--chunk_frames", "20"),
          2, "--chunk_frames 20: expected more than 64", tensorflow=True),
     Case("infer", "gives a folder as --schedule", INFER + ("--input", "{speech}", "--schedule", "{work}"), 2,
@@ -239,12 +261,9 @@ CASES = [
     Case("evaluate", "writes its output inside --audio_dir", ("-m", "wavegrad_tf.evaluate", "--model", "{run}",
                                                               "--audio_dir", "{work}/a", "--output", "{work}/a/e"), 2,
          "inside --audio_dir", lambda w, fx: ((w / "a").mkdir(), _save_wav(w / "a" / "x.wav", 8000))),
-    Case("evaluate", "asks for --max_files=-1", ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output",
-                                                 "{work}/e", "--max_files=-1"), 2,
-         "--max_files -1: expected a whole number >= 1"),
-    Case("evaluate", "asks for 0 Griffin-Lim iterations", ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output",
-                                                           "{work}/e", "--griffin_lim_iterations", "0"), 2,
-         "--griffin_lim_iterations 0: expected a whole number >= 1"),
+    *(Case("evaluate", f"asks for {flag}={value}", EVALUATE + (f"{flag}={value}",), 2,
+           f"{flag} {value}: expected a whole number >= 1")
+      for flag, value in (("--max_files", "-1"), ("--griffin_lim_iterations", "0"))),
     Case("export.saved_model", "asks for --version=-1", ("-m", "export.saved_model", "--model", "{run}", "--output",
                                                          "{work}/x", "--version=-1"), 2,
          "--version -1: expected a whole number >= 0"),
@@ -254,10 +273,10 @@ CASES = [
     Case("export.tflite", "exports into a folder of other files", ("-m", "export.tflite", "--model", "{run}", "--output",
                                                                    "{work}/mine", "--variants", "float16"), 2,
          "--output {work}/mine: exists and is not an earlier export to replace", _other_files),
-    Case("export.tflite", "asks for chunks smaller than the runner's overlap", ("-m", "export.tflite", "--model", "{run}",
-                                                                               "--output", "{work}/t", "--chunk_frames",
-                                                                               "50,120"), 2,
-         "--chunk_frames [50, 120]: expected sizes of at least 65 frames"),
+    Case("export.tflite", "asks for signatures smaller than the runner's overlap", ("-m", "export.tflite", "--model",
+                                                                                   "{run}", "--output", "{work}/t",
+                                                                                   "--signature_frames", "50,120"), 2,
+         "--signature_frames [50, 120]: expected sizes of at least 65 frames"),
     Case("export.tflite", "asks for full int8 with the mel projection", ("-m", "export.tflite", "--model", "{run}",
                                                                         "--output", "{work}/t", "--variants",
                                                                         "full_int8"), 2,

@@ -8,7 +8,7 @@ from wavegrad_tf import data
 from wavegrad_tf.audio import AudioError, list_audio_files, load_audio
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.mel import log_mel_spectrogram
-from wavegrad_tf.train import measure_prior
+from wavegrad_tf.train_lib import measure_prior
 
 
 @pytest.fixture
@@ -89,9 +89,9 @@ def test_crops_are_hop_aligned_and_match_their_mel(tiny_cfg, tmp_path):
 
 
 def test_training_on_a_messy_folder_reports_bad_files(messy_folder, tmp_path, capsys):
-    from wavegrad_tf import train
+    from wavegrad_tf import train_lib
 
-    metrics = train.run(TINY, str(tmp_path / "run"), steps=3, data_dir=str(messy_folder),
+    metrics = train_lib.run(TINY, str(tmp_path / "run"), steps=3, data_dir=str(messy_folder),
                         overrides=["train.log_every=1"])
     out = capsys.readouterr().out
     assert "4 of 8 files usable; skipped 4" in out and "corrupt.wav: corrupt" in out

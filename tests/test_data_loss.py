@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT, SPEECH, TINY, run_module
+from wavegrad_tf.runs import Run
 
 
 def digest(folder):
@@ -48,9 +49,9 @@ def test_a_run_whose_every_step_is_skipped_stops_and_keeps_its_last_good_checkpo
 
     shutil.copytree(tiny_run, tmp_path / "run")
     checkpoints = digest(tmp_path / "run" / "checkpoints")
-    cfg = runs.read_config(tmp_path / "run")
+    cfg = Run.open(tmp_path / "run").config
     trainer = Trainer(cfg, tmp_path / "run")
-    for var in trainer.model.trainable_variables[:3]:
+    for var in trainer.network.trainable_variables[:3]:
         var.assign(tf.fill(var.shape, float("nan")))
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:4]
     with pytest.raises(runs.RunError, match=r"every step from 151 to 160 was skipped .* keeping .*ckpt-150"):
@@ -98,14 +99,14 @@ def test_a_partial_re_export_replaces_the_folder_whole(tiny_run, tiny_tflite, tm
     """The audit exported one variant into a folder holding others: wavegrad.json got the new schedule, the old
     .tflite files stayed, and gave non-finite audio. The folder is now replaced whole, and a folder holding anything
     but an export is refused."""
-    from export.tflite import export_tflite
+    from export.tflite_lib import export_tflite
     from wavegrad_tf.errors import UserError
     from wavegrad_tf.vocoders import load_vocoder
 
     folder = tmp_path / "tflite"
     shutil.copytree(tiny_tflite, folder)
     (tmp_path / "three.txt").write_text("0.001\n0.05\n0.5\n")
-    export_tflite(tiny_run, folder, variants=["float16"], schedule=str(tmp_path / "three.txt"), chunk_frames=(72,))
+    export_tflite(tiny_run, folder, variants=["float16"], schedule=str(tmp_path / "three.txt"), signature_frames=(72,))
     assert sorted(p.name for p in folder.iterdir()) == ["float16.tflite", "wavegrad.json"]
     vocoder = load_vocoder(folder / "float16.tflite")
     assert vocoder.metadata.iterations == 3 and np.isfinite(vocoder.vocode(np.full((100, 64), -5, np.float32))).all()
@@ -113,7 +114,7 @@ def test_a_partial_re_export_replaces_the_folder_whole(tiny_run, tiny_tflite, tm
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(UserError, match="exists and is not an earlier export to replace"):
-        export_tflite(tiny_run, tmp_path / "mine", variants=["float16"], chunk_frames=(72,))
+        export_tflite(tiny_run, tmp_path / "mine", variants=["float16"], signature_frames=(72,))
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 

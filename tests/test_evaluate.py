@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import SPEECH, run_module
-from wavegrad_tf import evaluate, mel, metrics
+from wavegrad_tf import evaluate_lib, mel, metrics
 from wavegrad_tf.vocoders import load_vocoder
 from wavegrad_tf.vocoders.griffin_lim import GriffinLim
 
@@ -24,7 +24,7 @@ def test_cli_writes_every_output_for_a_trained_run(tiny_run, tmp_path):
         assert truth["log_mel_l1"] is None and 1 <= truth["dnsmos_ovrl"] <= 5
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 6 and {r["system"] for r in table} == set(evaluate.SYSTEMS)
+    assert len(table) == 6 and {r["system"] for r in table} == set(evaluate_lib.SYSTEMS)
     summary = (out / "summary.md").read_text()
     assert all(m.label in summary for m in metrics.METRICS.values())
     assert (out / "spectrograms.png").read_bytes()[:4] == b"\x89PNG"
@@ -36,7 +36,7 @@ def test_missing_metric_package_is_reported_not_dropped(tiny_run, tmp_path, monk
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pystoi" else real(name, *a))
-    results = evaluate.evaluate(tiny_run, tmp_path, max_files=1, griffin_lim_iterations=4,
+    results = evaluate_lib.evaluate(tiny_run, tmp_path, max_files=1, griffin_lim_iterations=4,
                                 metric_names=["log_mel_l1", "stoi"])
     assert results["missing"] == {"stoi": "missing: pip install pystoi"}
     assert "stoi" not in results["files"][0]["systems"]["wavegrad"]
@@ -48,9 +48,10 @@ def test_bad_file_is_skipped_and_listed(tiny_run, tmp_path):
     clips.mkdir()
     shutil.copy(SPEECH[0], clips / "good.flac")
     (clips / "broken.wav").write_bytes(b"RIFF....WAVEfmt not really")
-    results = evaluate.evaluate(tiny_run, tmp_path / "eval", audio_dir=clips, griffin_lim_iterations=4,
-                                metric_names=["log_mel_l1"])
+    results = evaluate_lib.evaluate(tiny_run, tmp_path / "eval", audio_dir=clips, griffin_lim_iterations=4,
+                                    metric_names=["log_mel_l1"], plot_files=0)
     assert [r["file"] for r in results["files"]] == [str(clips / "good.flac")]
+    assert (tmp_path / "eval" / "summary.md").exists() and not (tmp_path / "eval" / "spectrograms.png").exists()
     assert results["skipped"][0]["file"] == str(clips / "broken.wav")
     assert results["skipped"][0]["reason"].startswith("corrupt")
 

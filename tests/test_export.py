@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import SPEECH, run_module
-from export.saved_model import export_saved_model
+from export.saved_model_lib import export_saved_model
 from wavegrad_tf import diffusion, mel as mel_lib, schedules
 from wavegrad_tf.config import Consistency
 from wavegrad_tf.runtime import Metadata, PositionalNoise

@@ -1,12 +1,11 @@
 """The machine decides the precision and the thread pools: faked CPUs, a restricted affinity mask, cgroup quotas."""
 
 import shutil
-import sys
 
 import pytest
 import yaml
 
-from conftest import ROOT, run_module
+from conftest import run_module
 from wavegrad_tf import hardware
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.hardware import Machine
@@ -33,6 +32,15 @@ def test_auto_training_precision_follows_the_hardware(machine, expected):
     choice = hardware.training_precision("auto", machine)
     assert choice.precision == expected and choice.warning is None
     assert choice.report().startswith(f"precision: {expected} (") and len(choice.reason) > 10
+
+
+@pytest.mark.parametrize("machine, expected", [
+    (AVX2, "float16"), (AVX512_NO_BF16, "dynamic_int8"), (AVX512_BF16, "dynamic_int8"), (AMX, "dynamic_int8"),
+    (NEOVERSE_N1, "dynamic_int8"), (Machine("aarch64", "", frozenset("fp asimd".split())), "float16"),
+], ids=["avx2", "avx512-vnni", "avx512-bf16", "amx", "aarch64-dotprod", "aarch64-v8.0"])
+def test_the_recommended_tflite_file_follows_int8_dot_products(machine, expected):
+    """dynamic int8 only where the CPU has int8 dot products: on an AVX2-only CPU it ran slower than float16."""
+    assert hardware.recommended_tflite_variant(machine).precision == expected
 
 
 def test_the_reason_says_why():
@@ -132,7 +140,7 @@ def test_thread_pools_follow_a_restricted_affinity_mask():
 def test_a_fine_tuning_decides_its_own_precision(tiny_run, tmp_path, monkeypatch, capsys):
     """The quick start's bug: fine-tuning a model trained in bfloat16 took its precision along to a CPU without
     bfloat16 (6x slower). Now the source's precision is its machine's: this one decides, says so, and records it."""
-    from wavegrad_tf import train
+    from wavegrad_tf import train_lib
 
     source = tmp_path / "bf16_source"
     shutil.copytree(tiny_run, source, ignore=shutil.ignore_patterns("audio_cache"))
@@ -140,13 +148,13 @@ def test_a_fine_tuning_decides_its_own_precision(tiny_run, tmp_path, monkeypatch
     stored["train"]["precision"] = "mixed_bfloat16"
     (source / "config.yaml").write_text(yaml.safe_dump(stored))
     monkeypatch.setattr(hardware, "this_machine", lambda gpus=(), tpu=False: AVX2)
-    train.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(source), cache_dir=str(tmp_path / "cache"))
+    train_lib.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(source), cache_dir=str(tmp_path / "cache"))
     out = capsys.readouterr().out
     assert "precision: float32 (this CPU has no native bfloat16)" in out
     assert "fine-tuning with train.precision: 'mixed_bfloat16' -> 'float32'" in out
     assert yaml.safe_load((tmp_path / "tuned" / "config.yaml").read_text())["train"]["precision"] == "float32"
     # An explicit request is kept, even where it is slow.
-    train.run(None, str(tmp_path / "forced"), steps=1, init_from=str(source), cache_dir=str(tmp_path / "cache"),
+    train_lib.run(None, str(tmp_path / "forced"), steps=1, init_from=str(source), cache_dir=str(tmp_path / "cache"),
               overrides=["train.precision=mixed_bfloat16"])
     assert "precision: mixed_bfloat16 (as configured)" in capsys.readouterr().out
     assert yaml.safe_load((tmp_path / "forced" / "config.yaml").read_text())["train"]["precision"] == "mixed_bfloat16"

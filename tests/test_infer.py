@@ -3,10 +3,11 @@ import pytest
 import soundfile as sf
 
 from conftest import SPEECH, run_module
-from wavegrad_tf import diffusion, runs, schedules
+from wavegrad_tf import diffusion, schedules
 from wavegrad_tf.mel import log_mel_spectrogram
 from wavegrad_tf.model import build_model, checkpoint_variables
 from wavegrad_tf.runtime import InputError, check_mel
+from wavegrad_tf.runs import Run
 from wavegrad_tf.runtime.inputs import log_mel_blocks
 from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
@@ -16,11 +17,12 @@ def test_a_run_loads_into_a_fresh_model_with_its_averaged_weights(tiny_run):
     which differs from the raw weights; a fresh model differs from both."""
     from wavegrad_tf.trainer import Trainer
 
-    cfg, model = runs.load_model(tiny_run)
+    run = Run.open(tiny_run)
+    cfg, model = run.config, run.load_network()
     trainer = Trainer(cfg, tiny_run)  # restores weights, average and step from the same checkpoint
     assert trainer.ema and trainer.global_step == 150
     fresh = checkpoint_variables(build_model(cfg))
-    raw = checkpoint_variables(trainer.model)
+    raw = checkpoint_variables(trainer.network)
     for path, var in checkpoint_variables(model).items():
         np.testing.assert_array_equal(np.asarray(var), trainer.ema[path].numpy())
     kernels = [p for p in raw if p.endswith("kernel")]
@@ -29,7 +31,7 @@ def test_a_run_loads_into_a_fresh_model_with_its_averaged_weights(tiny_run):
 
 
 def test_cli_vocodes_wav_and_npy(tiny_run, tmp_path, speech):
-    cfg = runs.read_config(tiny_run)
+    cfg = Run.open(tiny_run).config
     wav_out, npy_out = tmp_path / "from_wav.wav", tmp_path / "from_npy.flac"
     run_module(["-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(SPEECH[1]),
                 "--output", str(wav_out), "--seed", "1"])
@@ -42,6 +44,30 @@ def test_cli_vocodes_wav_and_npy(tiny_run, tmp_path, speech):
     assert "25 iterations" in out.stdout
     assert len(sf.read(npy_out)[0]) == mel.shape[0] * cfg.audio.hop_length
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_one_infer_of_a_run_reads_its_config_once_and_resolves_its_name_once(tiny_run, tmp_path, speech,
+                                                                             monkeypatch):
+    """--model resolved once into a source, its config.yaml parsed once, whatever checks, loads and writes follow."""
+    from wavegrad_tf import config, pretrained
+    from wavegrad_tf.infer_lib import vocode_file
+
+    counts = {"config reads": 0, "name resolutions": 0}
+
+    def counted(module, name, key):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            counts[key] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(config, "_read_yaml", "config reads")
+    counted(pretrained, "folder", "name resolutions")
+    sf.write(tmp_path / "in.wav", speech[:16000], 16000)
+    vocode_file(str(tiny_run), str(tmp_path / "in.wav"), str(tmp_path / "out.wav"), seed=0)
+    assert sf.info(tmp_path / "out.wav").frames == 16000
+    assert counts == {"config reads": 1, "name resolutions": 1}
 
 
 def test_seed_makes_output_reproducible(tiny_vocoder, speech):
@@ -130,27 +156,11 @@ def test_cli_errors_are_one_line_and_come_before_the_model_loads(tiny_run, tmp_p
         assert "Traceback" not in out.stderr and "oneDNN" not in out.stderr, out.stderr[-2000:]
 
 
-def test_ten_minute_input_runs_in_bounded_memory(tiny_run):
-    """10 minutes of mel, 1 iteration: peak RSS grows by less than 1 GiB (the whole output is 38 MB)."""
-    import resource
-
-    vocoder = KerasVocoder.from_run(tiny_run, schedule=[0.5])
-    cfg = vocoder.metadata.audio
-    frames = 10 * 60 * cfg.sample_rate // cfg.hop_length
-    mel = np.random.default_rng(0).normal(-5, 2, (frames, cfg.n_mels)).clip(-11.5, 2).astype(np.float32)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    vocoder.chunk_frames = 2000
-    total = sum(len(piece) for piece in vocoder.stream(mel, seed=0))
-    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert total == frames * cfg.hop_length
-    assert grown_mib < 1024, grown_mib
-
-
 def test_discrete_index_variant_trains_and_samples_with_its_schedule(tmp_path):
     from conftest import TINY
-    from wavegrad_tf import train
+    from wavegrad_tf import train_lib
 
-    train.run(TINY, str(tmp_path), steps=3, overrides=["diffusion.continuous=false", "diffusion.prior=standard",
+    train_lib.run(TINY, str(tmp_path), steps=3, overrides=["diffusion.continuous=false", "diffusion.prior=standard",
                                                        "diffusion.train_schedule=linear-50"])
     vocoder = KerasVocoder.from_run(tmp_path)
     np.testing.assert_array_equal(vocoder.metadata.betas, schedules.get_schedule("linear-50"))
@@ -162,7 +172,7 @@ def test_discrete_index_variant_trains_and_samples_with_its_schedule(tmp_path):
 
     def spy(y, mel, model_input):  # what the sampler every backend uses gives the network at each step
         seen.append(float(model_input[0]))
-        return vocoder.model([y, mel, model_input])
+        return vocoder.network([y, mel, model_input])
 
     diffusion.Sampler(spy, vocoder.cfg, vocoder.metadata.betas)(np.full((1, 5, 64), -5, np.float32))
     np.testing.assert_allclose(seen, np.arange(50, 0, -1) / 50, rtol=1e-6)

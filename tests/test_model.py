@@ -13,14 +13,25 @@ from wavegrad_tf.model import DBlock, FiLM, NoiseLevelEncoding, UBlock, WaveGrad
     ("large", [], 23_000_000, 0.05),
 ])
 def test_parameter_counts(name, overrides, expected, tolerance):
-    count = WaveGrad.from_preset(name, overrides).count_params()
+    count = build_model(load_config(name, overrides)).count_params()
     assert abs(count - expected) / expected <= tolerance, count
+
+
+def test_a_preset_is_a_pretrained_model_loaded_by_name():
+    """keras-hub's meaning: from_preset loads a pretrained model's weights; a config preset has none to load."""
+    from wavegrad_tf.runs import Run
+
+    network = WaveGrad.from_preset("asterisk-16k")
+    stored = np.load(Run.open("asterisk-16k").folder / "weights.npz")
+    np.testing.assert_array_equal(network.weights[0].numpy(), stored[network.weights[0].path.split("/", 1)[1]])
+    with pytest.raises(ValueError, match=r"'demo': not a pretrained model .*build_model\(load_config\('demo'\)\)"):
+        WaveGrad.from_preset("demo")
 
 
 def test_shapes_at_every_resolution(monkeypatch):
     """Base: waveform path at 1, 1/2, 1/4, 1/12, 1/60 of the audio rate; UBlocks back up x5, x5, x3, x2, x2.
     The shapes are recorded from the model's own forward pass."""
-    model = WaveGrad.from_preset("base")
+    model = build_model(load_config("base"))
     seen = {}
     for layer in [*model.dblocks, *model.films, *[b for stage in model.ublocks for b in stage]]:
         def record(*args, _layer=layer, _call=layer.call, **kwargs):

@@ -79,7 +79,7 @@ def test_a_refused_resume_leaves_a_run_that_trains_and_vocodes(tiny_run, tmp_pat
 
 def test_a_run_can_move(tmp_path, monkeypatch, caplog, capsys):
     """Trained with a relative model_dir from one folder, moved, resumed and vocoded from two others."""
-    from wavegrad_tf import train
+    from wavegrad_tf import train_lib
     from wavegrad_tf.vocoders import load_vocoder
 
     for name in ("first", "second", "third"):
@@ -89,10 +89,10 @@ def test_a_run_can_move(tmp_path, monkeypatch, caplog, capsys):
     for path in SPEECH[:3]:
         shutil.copy(path, small / path.name)
     monkeypatch.chdir(tmp_path / "first")
-    train.run(TINY, "run", 2, data_dir=str(small))
+    train_lib.run(TINY, "run", 2, data_dir=str(small))
     shutil.move(tmp_path / "first" / "run", tmp_path / "second" / "moved")
     monkeypatch.chdir(tmp_path / "third")
-    assert train.run(TINY, "../second/moved", 4, data_dir=str(small))["step"] == 4
+    assert train_lib.run(TINY, "../second/moved", 4, data_dir=str(small))["step"] == 4
     assert "at step 2" in capsys.readouterr().out
     audio = load_vocoder("../second/moved").vocode(np.full((20, 64), -5.0, np.float32), seed=0)
     assert audio.shape == (20 * 200,) and np.isfinite(audio).all()

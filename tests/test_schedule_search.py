@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT, run_module
 from toy_scorer import PlantedOptimum
 from wavegrad_tf import schedules
-from wavegrad_tf.schedule_search import GRID, Search, grid_size, moves, seeds
+from wavegrad_tf.schedule_search_lib import GRID, Search, grid_size, moves, seeds
 
 PLANTED_4 = [3e-6, 2e-4, 7e-3, 4e-1]
 
@@ -58,7 +58,7 @@ def test_killed_search_continues_where_it_stopped_and_ends_at_the_same_best(tmp_
     uninterrupted = Search(PlantedOptimum(PLANTED_4), 4, tmp_path / "whole").run()
     out = tmp_path / "killed"
     script = (f"import sys; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]\n"
-              "from toy_scorer import PlantedOptimum\nfrom wavegrad_tf.schedule_search import Search\n"
+              "from toy_scorer import PlantedOptimum\nfrom wavegrad_tf.schedule_search_lib import Search\n"
               f"Search(PlantedOptimum({PLANTED_4}, delay=0.01), 4, {str(out)!r}, workers=2).run()\n")
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     log = out / "scores.jsonl"

@@ -38,7 +38,7 @@ def test_float_graphs_run_wholly_in_xnnpack(tflite_dir):
     can fail."""
     verdicts = {}
     for name, path in tflite_files(tflite_dir).items():
-        verdicts[name] = LiteRTVocoder(path).model.is_fully_accelerated()
+        verdicts[name] = LiteRTVocoder(path).compiled.is_fully_accelerated()
     assert verdicts["float32"] and verdicts["float16"] and not verdicts["full_int8"], verdicts
 
 
@@ -95,6 +95,18 @@ def test_runner_gives_what_the_plain_interpreter_gives_in_every_variant(tflite_d
         assert np.linalg.norm(got - want) <= 1e-5 * np.linalg.norm(want), (name, np.linalg.norm(got - want))
 
 
+def test_quantized_files_keep_the_projection_in_float(tflite_dir, long_mel):
+    """The float16 and dynamic int8 files carry the mel-consistency projection: their audio stays within 1 % and
+    5 % (relative L2) of the float32 file's, same mel and noise. Dynamic-range quantization used to make the
+    projection's DFT and filterbank matrices int8: the pretrained model's dynamic int8 audio was 4.1 away."""
+    files = tflite_files(tflite_dir)
+    mel = long_mel[:260]
+    reference = LiteRTVocoder(files["float32"]).vocode(mel, seed=3)
+    for variant, bound in (("float16", 0.01), ("dynamic_int8", 0.05)):
+        audio = LiteRTVocoder(files[variant]).vocode(mel, seed=3)
+        assert np.linalg.norm(audio - reference) / np.linalg.norm(reference) <= bound, variant
+
+
 def test_quantized_variants_run_any_length(tflite_dir, long_mel):
     for name, path in tflite_files(tflite_dir).items():
         vocoder = LiteRTVocoder(path)
@@ -119,12 +131,15 @@ def test_metadata_from_another_export_or_malformed_is_named(tflite_dir, tmp_path
     (tmp_path / "wavegrad.json").write_text(json.dumps({**meta, "audio": {**meta["audio"], "n_mels": 80}}))
     with pytest.raises(MetadataError, match="says 80 mel bins, but float16.tflite takes 64"):
         LiteRTVocoder(model)
-    (tmp_path / "wavegrad.json").write_text(json.dumps({**meta, "chunk_frames": [32]}))
-    with pytest.raises(MetadataError, match=r"lists chunk sizes \[32\], but float16.tflite has signatures"):
+    (tmp_path / "wavegrad.json").write_text(json.dumps({**meta, "signature_frames": [32]}))
+    with pytest.raises(MetadataError, match=r"lists signature sizes \[32\], but float16.tflite has signatures"):
         LiteRTVocoder(model)
     (tmp_path / "wavegrad.json").write_text("{not json")
     with pytest.raises(MetadataError, match=r"wavegrad.json: not JSON"):
         LiteRTVocoder(model)
+    old_name = {k: v for k, v in meta.items() if k != "signature_frames"}  # written before the rename
+    (tmp_path / "wavegrad.json").write_text(json.dumps({**old_name, "chunk_frames": meta["signature_frames"]}))
+    assert LiteRTVocoder(model).sizes == tuple(meta["signature_frames"])
 
 
 def test_infer_cli_runs_a_tflite_file_without_tensorflow(tflite_dir, tmp_path):
@@ -138,16 +153,16 @@ def test_infer_cli_runs_a_tflite_file_without_tensorflow(tflite_dir, tmp_path):
 
 
 def test_evaluator_scores_a_tflite_file_on_an_audio_folder(tflite_dir, tmp_path):
-    from wavegrad_tf import evaluate
+    from wavegrad_tf import evaluate_lib
 
     model = tflite_dir / "float16.tflite"
     with pytest.raises(ValueError, match="pass --audio_dir"):
-        evaluate.evaluate(model, tmp_path / "no_clips")
+        evaluate_lib.evaluate(model, tmp_path / "no_clips")
     clips = tmp_path / "clips"
     clips.mkdir()
     for path in SPEECH[:2]:
         (clips / path.name).write_bytes(path.read_bytes())
-    results = evaluate.evaluate(model, tmp_path / "eval", audio_dir=clips, griffin_lim_iterations=4,
+    results = evaluate_lib.evaluate(model, tmp_path / "eval", audio_dir=clips, griffin_lim_iterations=4,
                                 metric_names=["log_mel_l1", "stoi"])
     assert results["vocoder"].startswith("WaveGrad float16 TFLite") and len(results["files"]) == 2
     assert all(0 < r["systems"]["wavegrad"]["stoi"] <= 1 for r in results["files"])
@@ -161,8 +176,8 @@ def test_each_prior_and_consistency_exports_equal_to_the_keras_sampler(tiny_run,
     within 1e-4 relative L2, and the TFLite graph still runs wholly in XNNPACK."""
     import yaml
 
-    from export.saved_model import export_saved_model
-    from export.tflite import export_tflite
+    from export.saved_model_lib import export_saved_model
+    from export.tflite_lib import export_tflite
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("audio_cache"))
@@ -173,8 +188,8 @@ def test_each_prior_and_consistency_exports_equal_to_the_keras_sampler(tiny_run,
     assert keras_vocoder.metadata.consistency.kind == consistency
     saved = load_vocoder(export_saved_model(run, tmp_path / "serving"))
     size = SIZES[0]
-    lite = load_vocoder(export_tflite(run, tmp_path / "tflite", variants=["float32"], chunk_frames=(size,))["float32"])
-    assert lite.model.is_fully_accelerated() and lite.metadata.consistency == keras_vocoder.metadata.consistency
+    lite = load_vocoder(export_tflite(run, tmp_path / "tflite", variants=["float32"], signature_frames=(size,))["float32"])
+    assert lite.compiled.is_fully_accelerated() and lite.metadata.consistency == keras_vocoder.metadata.consistency
     mel = long_mel[:2 * size - lite.overlap_frames]  # two chunks that fill the signature exactly
     for vocoder in (keras_vocoder, saved):
         vocoder.first_chunk_frames, vocoder.chunk_frames = size, size

@@ -12,7 +12,8 @@ import soundfile as sf
 import tensorflow as tf
 
 from conftest import ROOT, SPEECH, TINY, run_module
-from wavegrad_tf import data, diffusion, mel, runs, schedules, train
+from wavegrad_tf.runs import Run
+from wavegrad_tf import data, diffusion, mel, schedules, train_lib
 from wavegrad_tf.config import load_config
 from wavegrad_tf.model import build_model, checkpoint_variables
 from wavegrad_tf.runtime import PositionalNoise
@@ -21,7 +22,7 @@ from wavegrad_tf.trainer import Trainer, noise_loss
 
 def trainer_on(cfg, tmp_path, clips):
     """A Trainer for `cfg` with PriorGrad's normaliser measured on `clips` (as train.run does)."""
-    cfg = train.measure_prior(cfg, clips)
+    cfg = train_lib.measure_prior(cfg, clips)
     return Trainer(cfg, tmp_path / "run"), cfg
 
 
@@ -61,15 +62,15 @@ def test_nonfinite_step_is_skipped(tmp_path, tiny_cfg):
     clips = data.prepare_corpus(SPEECH[0].parent, tiny_cfg, tmp_path / "cache").clips[:2]
     trainer, cfg = trainer_on(tiny_cfg, tmp_path, clips)
     batch = next(iter(data.dataset(clips, cfg, 4, seed=0)))
-    before = {k: np.asarray(v).copy() for k, v in checkpoint_variables(trainer.model).items()}
+    before = {k: np.asarray(v).copy() for k, v in checkpoint_variables(trainer.network).items()}
     bad = dict(batch, noisy_audio=tf.tensor_scatter_nd_update(batch["noisy_audio"], [[0, 3]], [np.nan]))
     loss, _ = trainer.train_step(bad)
     assert not np.isfinite(float(loss))
-    assert all(np.array_equal(np.asarray(v), before[k]) for k, v in checkpoint_variables(trainer.model).items())
+    assert all(np.array_equal(np.asarray(v), before[k]) for k, v in checkpoint_variables(trainer.network).items())
     assert int(trainer.step) == 1 and int(trainer.optimizer.iterations) == 0
     loss, _ = trainer.train_step(batch)
     assert np.isfinite(float(loss)) and int(trainer.optimizer.iterations) == 1
-    assert any(not np.array_equal(np.asarray(v), before[k]) for k, v in checkpoint_variables(trainer.model).items())
+    assert any(not np.array_equal(np.asarray(v), before[k]) for k, v in checkpoint_variables(trainer.network).items())
 
 
 def test_mirrored_two_cpus_equals_one_device(tmp_path, small_corpus):
@@ -108,12 +109,12 @@ def test_multi_worker_two_processes_end_identical(tmp_path, small_corpus):
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert "2 replica(s)" in outputs[0] and "step 4/4" in outputs[0]
-    chief, other = (Trainer(runs.read_config(d), d) for d in (model_dir, model_dir / "workers" / "1"))
+    chief, other = (Trainer(Run.open(d).config, d) for d in (model_dir, model_dir / "workers" / "1"))
     assert chief.global_step == other.global_step == 4
-    initial = checkpoint_variables(build_model(runs.read_config(model_dir)))
-    for path, var in checkpoint_variables(chief.model).items():
-        np.testing.assert_array_equal(np.asarray(var), np.asarray(checkpoint_variables(other.model)[path]))
-    assert max(np.abs(np.asarray(v) - np.asarray(initial[p])).max() for p, v in checkpoint_variables(chief.model).items()
+    initial = checkpoint_variables(build_model(Run.open(model_dir).config))
+    for path, var in checkpoint_variables(chief.network).items():
+        np.testing.assert_array_equal(np.asarray(var), np.asarray(checkpoint_variables(other.network)[path]))
+    assert max(np.abs(np.asarray(v) - np.asarray(initial[p])).max() for p, v in checkpoint_variables(chief.network).items()
                if "kernel" in p) > 1e-4
 
 
@@ -131,7 +132,7 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
-    killed_at = Trainer(runs.read_config(model_dir), model_dir).global_step
+    killed_at = Trainer(Run.open(model_dir).config, model_dir).global_step
     assert killed_at >= 30 and latest.endswith(f"ckpt-{killed_at}")
 
     out = subprocess.run(args + ["--steps", str(killed_at + 5)], env=env, cwd=ROOT, capture_output=True,
@@ -139,7 +140,7 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"resumed from {latest} at step {killed_at}" in out.stdout
     assert f"step {killed_at + 1}/{killed_at + 5}" in out.stdout and f"step {killed_at + 5}/" in out.stdout
-    final = Trainer(runs.read_config(model_dir), model_dir)
+    final = Trainer(Run.open(model_dir).config, model_dir)
     assert final.global_step == int(final.optimizer.iterations.numpy()) == killed_at + 5
 
 
@@ -147,8 +148,8 @@ def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny
     cfg = load_config(TINY, ["train.precision=mixed_float16"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
-    assert trainer.model.compute_dtype == "float16"
-    assert all(v.dtype == "float32" for v in trainer.model.weights)
+    assert trainer.network.compute_dtype == "float16"
+    assert all(v.dtype == "float32" for v in trainer.network.weights)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
     losses = [float(trainer.train_step(next(batches))[0]) for _ in range(10)]
     # float16 gradients overflow at the initial scale 2^15: those steps are skipped and the scale halves.
@@ -157,13 +158,31 @@ def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny
     assert scale == 2.0 ** (15 - (10 - applied))
 
 
+def test_xla_step_makes_the_same_update(tmp_path):
+    """train.jit_compile: the XLA-compiled step gives the plain step's loss, gradient norm and weights (float32,
+    same batch, same initial weights) to float rounding."""
+    cfg = load_config(TINY)
+    clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
+    plain, cfg = trainer_on(cfg, tmp_path / "plain", clips)
+    jit = Trainer(load_config(TINY, [f"diffusion.prior_energy_max={cfg.diffusion.prior_energy_max}",
+                                     "train.jit_compile=true"]), tmp_path / "jit")
+    for path, var in checkpoint_variables(jit.network).items():
+        var.assign(checkpoint_variables(plain.network)[path])
+    batch = next(iter(data.dataset(clips, cfg, 4, seed=0)))
+    for _ in range(2):
+        expected, got = plain.train_step(batch), jit.train_step(batch)
+        np.testing.assert_allclose([float(x) for x in got], [float(x) for x in expected], rtol=1e-4)
+    for path, var in checkpoint_variables(jit.network).items():
+        np.testing.assert_allclose(np.asarray(var), np.asarray(checkpoint_variables(plain.network)[path]), atol=1e-5)
+
+
 def test_bfloat16_steps_stay_finite_and_learn(tmp_path):
     """mixed_bfloat16: bfloat16 compute, float32 weights, no loss scaling needed: 30 steps all applied, all finite,
     and the loss falls."""
     cfg = load_config(TINY, ["train.precision=mixed_bfloat16", "train.learning_rate=2e-3"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
-    assert trainer.model.compute_dtype == "bfloat16" and all(v.dtype == "float32" for v in trainer.model.weights)
+    assert trainer.network.compute_dtype == "bfloat16" and all(v.dtype == "float32" for v in trainer.network.weights)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
     losses = [float(trainer.train_step(next(batches))[0]) for _ in range(30)]
     assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 30
@@ -178,19 +197,20 @@ def test_weight_average_follows_its_formula(tmp_path, ramp):
     cfg = load_config(TINY, ["train.ema_decay=0.9", "train.learning_rate=5e-3", f"train.ema_ramp={str(ramp).lower()}"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
-    expected = {p: np.asarray(v).astype(np.float64) for p, v in checkpoint_variables(trainer.model).items()}
+    expected = {p: np.asarray(v).astype(np.float64) for p, v in checkpoint_variables(trainer.network).items()}
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
     for n in range(12):
         trainer.train_step(next(batches))
         decay = min(0.9, (1 + n) / (10 + n)) if ramp else 0.9
-        for path, var in checkpoint_variables(trainer.model).items():
+        for path, var in checkpoint_variables(trainer.network).items():
             expected[path] = decay * expected[path] + (1 - decay) * np.asarray(var)
     for path, var in trainer.ema.items():
         np.testing.assert_allclose(var.numpy(), expected[path], atol=1e-6, err_msg=path)
-    assert any(np.abs(var.numpy() - np.asarray(checkpoint_variables(trainer.model)[p])).max() > 1e-4
+    assert any(np.abs(var.numpy() - np.asarray(checkpoint_variables(trainer.network)[p])).max() > 1e-4
                for p, var in trainer.ema.items())  # the average is not the weights
     trainer.save()
-    _, loaded = runs.load_model(tmp_path / "run")
+    run = Run.open(tmp_path / "run")
+    _, loaded = run.config, run.load_network()
     for path, var in checkpoint_variables(loaded).items():
         np.testing.assert_array_equal(np.asarray(var), trainer.ema[path].numpy())
 
@@ -224,14 +244,15 @@ def test_fine_tuning_starts_from_another_models_averaged_weights(tiny_run, tmp_p
     fields named."""
     from wavegrad_tf.config import ConfigError
 
-    train.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(tiny_run),
+    train_lib.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(tiny_run),
               overrides=["train.learning_rate=1e-6", "train.warmup_steps=0"])
-    _, source = runs.load_model(tiny_run)
-    tuned = Trainer(runs.read_config(tmp_path / "tuned"), tmp_path / "tuned")
-    assert tuned.global_step == 1 and runs.read_config(tmp_path / "tuned").model == runs.read_config(tiny_run).model
-    assert runs.read_config(tiny_run).train.ema_ramp and not runs.read_config(tmp_path / "tuned").train.ema_ramp
+    run = Run.open(tiny_run)
+    _, source = run.config, run.load_network()
+    tuned = Trainer(Run.open(tmp_path / "tuned").config, tmp_path / "tuned")
+    assert tuned.global_step == 1 and Run.open(tmp_path / "tuned").config.model == Run.open(tiny_run).config.model
+    assert Run.open(tiny_run).config.train.ema_ramp and not Run.open(tmp_path / "tuned").config.train.ema_ramp
     for path, var in checkpoint_variables(source).items():
-        np.testing.assert_allclose(np.asarray(checkpoint_variables(tuned.model)[path]), np.asarray(var), atol=1e-4)
+        np.testing.assert_allclose(np.asarray(checkpoint_variables(tuned.network)[path]), np.asarray(var), atol=1e-4)
     with pytest.raises(ConfigError, match=r"--init_from .*model.mel_channels: 32 -> 128"):
-        train.run("demo", str(tmp_path / "other"), steps=1, init_from=str(tiny_run))
+        train_lib.run("demo", str(tmp_path / "other"), steps=1, init_from=str(tiny_run))
     assert not (tmp_path / "other").exists()

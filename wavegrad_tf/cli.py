@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import signal
 import sys
+from typing import Optional
 
 from absl import app, flags
 
@@ -24,8 +25,20 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt  # so `finally` blocks remove partial outputs, as on Ctrl-C
 
 
+def main(define_flags, main_fn) -> None:
+    """What a command line's `if __name__ == "__main__":` does: TensorFlow's C++ logs quiet, its flags, `run`."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
+    run(main_fn)
+
+
 def run(main) -> None:
-    """absl's app.run(main), with user errors reported as one line."""
+    """absl's app.run(main), with user errors reported as one line, and the shared flags a tool defined here listed
+    in its --help beside its own."""
+    for flag in flags.FLAGS.get_key_flags_for_module(__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
     def guarded(argv):
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # training installs its own stop-after-this-step
@@ -51,6 +64,60 @@ def run(main) -> None:
     app.run(guarded)
 
 
+# -- flags more than one tool takes: defined here once, with one help text each ---------------------------------
+def define_model_flag(kinds: Optional[tuple] = None) -> None:
+    """--model; `kinds` narrows what it may name (the exporters take training runs only)."""
+    from wavegrad_tf.vocoders import model_forms
+
+    flags.DEFINE_string("model", None, f"What to vocode with: {model_forms(kinds)}.", required=True)
+
+
+def model_source(kinds: Optional[tuple] = None):
+    """--model resolved, once (`wavegrad_tf.vocoders.resolve`)."""
+    from wavegrad_tf.vocoders import resolve
+
+    return resolve(flags.FLAGS.model, kinds=kinds)
+
+
+def define_schedule_flag() -> None:
+    flags.DEFINE_string("schedule", None, "Sampling schedule: a preset (manual-6, fibonacci-25, linear-50, linear-1000) "
+                        "or a file of betas (.txt one per line, .npy, or YAML betas: [...], such as schedule_search's "
+                        "schedule.yaml); default: the config's inference_schedule. Exports bake it into the graph.")
+
+
+def define_iterations_flag(default: Optional[int] = None) -> None:
+    flags.DEFINE_integer("iterations", default, "Sampling steps N: the preset schedule with N steps (schedule_search: "
+                         "the N of the schedules it searches).")
+
+
+def define_precision_flag() -> None:
+    from wavegrad_tf.hardware import VOCODING_PRECISIONS
+
+    flags.DEFINE_enum("precision", "auto", list(VOCODING_PRECISIONS), "Compute precision of the sampler: auto is "
+                      "float32 on every machine (sampling compounds rounding); bfloat16 is faster only where the CPU "
+                      "computes it (AVX512-BF16, AMX, aarch64 BF16), at some quality.")
+
+
+def define_seed_flag(default: Optional[int] = None) -> None:
+    flags.DEFINE_integer("seed", default, "Noise seed: the same seed gives the same audio from every backend.")
+
+
+def define_sampling_flags() -> None:
+    """--schedule, --iterations, --precision and the consistency flags: how a training run samples (an export has
+    them baked in)."""
+    define_schedule_flag()
+    define_iterations_flag()
+    define_precision_flag()
+    define_consistency_flags()
+
+
+def sampling_options() -> dict:
+    """The sampling flags given, as `ModelSource.load`'s options: None where a flag was left to the model."""
+    f = flags.FLAGS
+    return {"schedule": f.schedule, "iterations": f.iterations, "precision": None if f.precision == "auto" else
+            f.precision, "consistency": consistency_flags()}
+
+
 def define_consistency_flags() -> None:
     """--consistency, --consistency_iterations, --consistency_steps: the sampler's projection (for training runs
     and exporters; an export has its own baked in)."""
@@ -63,7 +130,9 @@ def define_consistency_flags() -> None:
     flags.DEFINE_integer("consistency_steps", None, "gla, gla_once: how many of the first steps; default: the config's.")
 
 
-def consistency_flags() -> dict:
-    """The consistency flags given, as `load_vocoder`'s and the exporters' `consistency` argument."""
+def consistency_flags() -> Optional[dict]:
+    """The consistency flags given (the parts of the config's to replace), or None: `ModelSource.load`'s and the
+    exporters' `consistency` argument."""
     f = flags.FLAGS
-    return {"kind": f.consistency, "iterations": f.consistency_iterations, "steps": f.consistency_steps}
+    given = {"kind": f.consistency, "iterations": f.consistency_iterations, "steps": f.consistency_steps}
+    return {k: v for k, v in given.items() if v is not None} or None

@@ -116,12 +116,6 @@ def split(clips: list[Clip], fraction: float, seed: int) -> tuple[list[Clip], li
     return [c for c in clips if c.source not in held_out], [c for c in clips if c.source in held_out]
 
 
-def save_split(path: str | os.PathLike, corpus: Corpus, train: list[Clip], val: list[Clip]) -> None:
-    with open(path, "w") as f:
-        json.dump({"train": [c.source for c in train], "validation": [c.source for c in val],
-                   "skipped": corpus.skipped}, f, indent=1)
-
-
 def read_window(cache, start_frame, cfg: Config):
     """Samples [start * hop - win / 2, start * hop + segment + win / 2) of a cached piece (TF ops)."""
     samples = tf.io.decode_raw(tf.io.read_file(cache), tf.int16, little_endian=True)

@@ -3,3 +3,7 @@
 
 class UserError(ValueError):
     """The message names the input, what was expected and what came."""
+
+
+class ConfigError(UserError):
+    """A config file, schedule file or override is invalid; the message names the field."""

@@ -48,6 +48,17 @@ class Machine:
             return "bf16" in self.cpu_flags
         return False
 
+    @property
+    def int8_dot_product(self) -> bool:
+        """The CPU multiplies int8 vectors in one instruction: x86 VNNI (AVX512_VNNI, AVX_VNNI) or AMX, aarch64 dot
+        product (ARMv8.2 asimddp). Without it XNNPACK's int8 kernels widen to 16 bits and are no faster than
+        float32's."""
+        if self.arch in ("x86_64", "AMD64", "i686", "x86"):
+            return bool(self.cpu_flags & {"avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8"})
+        if self.arch in ("aarch64", "arm64"):
+            return "asimddp" in self.cpu_flags
+        return False
+
     def describe(self) -> str:
         """One line: the CPU model and the flags precision depends on (what benchmarks print above a table)."""
         isa = sorted(self.cpu_flags & {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni",
@@ -144,6 +155,16 @@ def vocoding_precision(requested: str, machine: Machine) -> Choice:
 def _emulated_bfloat16(what: str) -> str:
     return (f"bfloat16 {what} on a CPU without native bfloat16 is emulated: about {EMULATED_BFLOAT16_SLOWDOWN:g}x "
             "slower than float32 (measured on an AVX2 CPU); float32 or auto is faster here")
+
+
+def recommended_tflite_variant(machine: Machine) -> Choice:
+    """The TFLite file to run on this CPU: the fastest of the files whose audio stays within 4 % of float32's
+    (full int8 is faster still but 9 % away: docs/deployment.md). dynamic_int8 where the CPU has int8 dot products
+    (2.2x float32's speed on an AVX-512 VNNI machine), float16 elsewhere (on an AVX2-only CPU dynamic int8 ran
+    1.36x slower than float16, which runs at float32's speed from half the file)."""
+    if machine.int8_dot_product:
+        return Choice("dynamic_int8", "this CPU has int8 dot products")
+    return Choice("float16", "this CPU has no int8 dot products: int8 runs no faster than float here")
 
 
 # -- threads ----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 _PACKAGE = "wavegrad_tf"
@@ -217,11 +218,21 @@ class WaveGrad(keras.Model):
         return cls(**config)
 
     @classmethod
-    def from_preset(cls, name_or_path: str, overrides=None, **kwargs) -> "WaveGrad":
-        """A built, randomly initialised model for a config preset ('base', 'large', 'ljspeech', 'demo')."""
+    def from_preset(cls, name: str, dtype: str = "float32") -> "WaveGrad":
+        """A pretrained model's network with its weights, by name (keras-hub's meaning of a preset):
+        `WaveGrad.from_preset("asterisk-16k")`. A config preset ('base', 'demo', ...) has no weights: its untrained
+        network is `build_model(load_config("demo"))`."""
+        from wavegrad_tf import pretrained
         from wavegrad_tf.config import load_config
+        from wavegrad_tf.errors import UserError
 
-        return build_model(load_config(name_or_path, overrides), **kwargs)
+        if name not in pretrained.names():
+            raise UserError(f"{name!r}: not a pretrained model (pretrained: {', '.join(pretrained.names())}); an "
+                            f"untrained network of a config preset is build_model(load_config({name!r}))")
+        folder = pretrained.folder(name)
+        network = build_model(load_config(folder / "config.yaml"), dtype=dtype)
+        load_weights(network, folder / "weights.npz")
+        return network
 
 
 def build_model(cfg, **kwargs) -> WaveGrad:
@@ -234,3 +245,20 @@ def build_model(cfg, **kwargs) -> WaveGrad:
 def checkpoint_variables(model: WaveGrad) -> dict:
     """{path below the model: variable}, for tf.train.Checkpoint, which does not see layers kept in lists."""
     return {v.path.split("/", 1)[1]: v for v in model.weights}
+
+
+def load_weights(network: WaveGrad, path) -> str:
+    """Assigns the weights of a .npz of {path below the network: array} (a pretrained model's weights.npz), each
+    checked against the network's own; returns the path."""
+    from wavegrad_tf.errors import UserError
+
+    stored = np.load(path)
+    variables = checkpoint_variables(network)
+    if set(stored.files) != set(variables):
+        raise UserError(f"{path}: holds {len(stored.files)} weights, the config's network {len(variables)}; "
+                        f"missing {sorted(set(variables) - set(stored.files))[:3]}")
+    for name, var in variables.items():
+        if tuple(stored[name].shape) != tuple(var.shape):
+            raise UserError(f"{path}: {name} is {stored[name].shape}, the config's network expects {tuple(var.shape)}")
+        var.assign(stored[name].astype(np.float32))
+    return str(path)

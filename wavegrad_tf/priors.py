@@ -93,8 +93,7 @@ class SpecGrad(PriorGrad):
         spectral.check(cfg.audio)
 
     def condition(self, log_mel):
-        a = self.cfg.audio
-        real, imag = spectral.envelope_filter(log_mel, a, self.cfg.diffusion.specgrad_lifter)
+        real, imag = spectral.envelope_filter(log_mel, self.cfg.audio, self.cfg.diffusion.specgrad_lifter)
         rms = tf.sqrt(tf.reduce_mean(tf.square(real) + tf.square(imag), axis=-1, keepdims=True))
         scale = self.frame_std(log_mel)[..., None] / rms
         # T frames of mel cover T * hop samples, whose STFT has T + 1 frames: the last frame's filter serves twice.

@@ -1,140 +1,198 @@
-"""A training run's folder: config.yaml, checkpoints/ (weights, their moving average, Adam state, step),
-data_split.json. Loading a model from it, for inference, export and fine-tuning."""
+"""A training run's folder, or a pretrained model's: the one class (`Run`) that knows what such a folder holds.
+
+    config.yaml       the run's config (read once per `Run`)
+    data_split.json   the files it trained on, held out and skipped
+    checkpoints/      weights, their moving average, Adam state, step (a training run)
+    weights.npz       the averaged weights alone (a pretrained model: `wavegrad_tf.package`)
+
+TensorFlow is imported only by the methods that touch weights: the runtimes without it ask a `Run` for its
+config and split too.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import hardware, pretrained
-from wavegrad_tf.config import Config, load_config
+from wavegrad_tf import pretrained
+from wavegrad_tf.config import Config, load_config, resume_config
 from wavegrad_tf.errors import UserError
-from wavegrad_tf.model import WaveGrad, build_model, checkpoint_variables
+
+CONFIG, SPLIT, WEIGHTS, CHECKPOINTS = "config.yaml", "data_split.json", "weights.npz", "checkpoints"
 
 
 class RunError(UserError):
     """A folder that is not a usable training run; the message names the folder and what is missing."""
 
 
-@contextlib.contextmanager
-def exclusive(model_dir: str | os.PathLike):
-    """Holds an exclusive lock on a run folder while it trains: a second training process on the same folder is
-    refused with the holder's PID. The lock is the kernel's (flock), so a killed holder leaves none behind."""
-    import fcntl
+class Run:
+    """`folder` holds (or will hold) a run; `name` is how the user named it (a path or a pretrained name)."""
 
-    folder = Path(model_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ".lock"
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            raise RunError(f"--model_dir {folder}: another training process (PID {holder}) is writing this run; "
-                           "wait for it to end, or train into another folder") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)  # while still held: nobody else can hold it between the two
+    def __init__(self, folder: str | os.PathLike, name: Optional[str] = None, flag: str = "--model"):
+        self.folder, self.name, self.flag = Path(folder), name or str(folder), flag
 
+    @classmethod
+    def find(cls, model: str | os.PathLike, flag: str = "--model") -> Optional["Run"]:
+        """The run or pretrained model `model` names (a folder with config.yaml), or None if it names none."""
+        folder = pretrained.folder(model)
+        return cls(folder, str(model), flag) if (folder / CONFIG).is_file() else None
 
-def read_config(run: str | os.PathLike) -> Config:
-    """The config of a run folder or a pretrained model."""
-    folder = pretrained.resolve(run)
-    if not folder.is_dir():
-        raise RunError(f"--model {run}: no such folder or pretrained model (pretrained: {pretrained.names()})")
-    if not (folder / "config.yaml").exists():
-        raise RunError(f"--model {run}: no config.yaml (is it a training run's folder?)")
-    return load_config(folder / "config.yaml")
+    @classmethod
+    def open(cls, model, flag: str = "--model") -> "Run":
+        """The run `model` names (a run folder or pretrained name), or `model` itself if it is a `Run`."""
+        if isinstance(model, Run):
+            return model
+        run = cls.find(model, flag)
+        if run is None:
+            raise RunError(f"{flag} {model}: not a training run's folder (no {CONFIG}) nor a pretrained model "
+                           f"(pretrained: {', '.join(pretrained.names())})")
+        return run
 
+    def __repr__(self) -> str:
+        return f"Run({self.name!r})"
 
-def training_files(run: str | os.PathLike) -> list[str]:
-    """The audio files the run trained on (data_split.json)."""
-    split = pretrained.resolve(run) / "data_split.json"
-    if not split.exists():
-        raise RunError(f"--model {run}: no data_split.json to find its training audio")
-    return json.loads(split.read_text())["train"]
+    # -- what the run is ---------------------------------------------------------------------------
+    @functools.cached_property
+    def config(self) -> Config:
+        return load_config(self.folder / CONFIG)
 
+    @property
+    def exists(self) -> bool:
+        return (self.folder / CONFIG).is_file()
 
-def checkpoints(run: str | os.PathLike) -> list[str]:
-    """The run's checkpoint prefixes, newest first (the manager's record, else the files present)."""
-    folder = Path(run) / "checkpoints"
-    state = tf.train.get_checkpoint_state(str(folder))
-    listed = list(state.all_model_checkpoint_paths) if state else []
-    present = {str(p.with_suffix("")) for p in folder.glob("ckpt-*.index")}
-    # get_checkpoint_state already prefixes the folder; the name alone keeps a moved run readable
-    prefixes = [str(folder / Path(p).name) for p in listed]
-    prefixes += sorted(present - set(prefixes))
-    return sorted(set(prefixes), key=lambda p: int(p.rsplit("-", 1)[1]), reverse=True)
+    def save_config(self, cfg: Config) -> None:
+        cfg.save(self.folder / CONFIG)
+        self.__dict__["config"] = cfg
 
+    def continued_config(self, new: Config, source: str = "the run") -> tuple[Config, list[str]]:
+        """The resume rules: `new` may differ from this run's config in how it trains and samples only
+        (`config.resume_config`); returns the config to continue with and the accepted changes."""
+        return resume_config(self.config, new, source)
 
-def has_average(prefix: str) -> bool:
-    return any(k.startswith("ema/") for k in tf.train.load_checkpoint(prefix).get_variable_to_shape_map())
+    # -- its data ----------------------------------------------------------------------------------
+    def split(self) -> dict:
+        """{"train": [files], "validation": [files], "skipped": {file: reason}} of data_split.json."""
+        path = self.folder / SPLIT
+        if not path.is_file():
+            raise RunError(f"{self.flag} {self.name}: no {SPLIT} to find its training audio")
+        return json.loads(path.read_text())
 
+    def training_files(self) -> list[str]:
+        return self.split()["train"]
 
-def restore_weights(model: WaveGrad, run: str | os.PathLike, averaged: bool = True, flag: str = "--model") -> str:
-    """Loads the newest intact checkpoint's weights (their moving average where the run kept one and
-    `averaged`) into `model`; a corrupt newest checkpoint is skipped with a warning. A pretrained model's
-    folder holds its averaged weights alone, in weights.npz. Returns what was loaded."""
-    run = pretrained.resolve(run)
-    if (run / WEIGHTS).exists():
-        return _load_weights(model, run / WEIGHTS)
-    found = checkpoints(run)
-    if not found:
-        raise RunError(f"{flag} {run}: no checkpoint in {Path(run) / 'checkpoints'}")
-    errors = []
-    for prefix in found:
-        try:
-            key = "ema" if averaged and has_average(prefix) else "model"
-            tf.train.Checkpoint(**{key: checkpoint_variables(model)}).restore(prefix).expect_partial() \
-                .assert_existing_objects_matched()
-            if errors:
-                logging.warning("%s; using %s", "; ".join(errors), prefix)
+    def held_out_files(self) -> list[str]:
+        return self.split()["validation"]
+
+    def save_split(self, train: list[str], validation: list[str], skipped: dict) -> None:
+        (self.folder / SPLIT).write_text(json.dumps({"train": train, "validation": validation, "skipped": skipped},
+                                                    indent=1))
+
+    # -- its weights -------------------------------------------------------------------------------
+    @property
+    def pretrained(self) -> bool:
+        return (self.folder / WEIGHTS).is_file()
+
+    def checkpoints(self) -> list[str]:
+        """Checkpoint prefixes, newest first (the manager's record, else the files present)."""
+        import tensorflow as tf
+
+        folder = self.folder / CHECKPOINTS
+        state = tf.train.get_checkpoint_state(str(folder))
+        listed = list(state.all_model_checkpoint_paths) if state else []
+        present = {str(p.with_suffix("")) for p in folder.glob("ckpt-*.index")}
+        # get_checkpoint_state already prefixes the folder; the name alone keeps a moved run readable
+        prefixes = [str(folder / Path(p).name) for p in listed]
+        prefixes += sorted(present - set(prefixes))
+        return sorted(set(prefixes), key=lambda p: int(p.rsplit("-", 1)[1]), reverse=True)
+
+    def restore_newest(self, restore: Callable[[str], object]) -> Optional[str]:
+        """Calls `restore(prefix)` on the checkpoints, newest first, until one succeeds: a corrupt one is named
+        in a warning and skipped. Returns the prefix restored; None if there is no checkpoint."""
+        import tensorflow as tf
+
+        errors = []
+        for prefix in self.checkpoints():
+            try:
+                restore(prefix)
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
+                errors.append(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+                logging.warning("%s; trying the one before", errors[-1])
+                continue
             return prefix
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
-            errors.append(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
-    raise RunError(f"{flag} {run}: no intact checkpoint: " + "; ".join(errors))
+        if errors:
+            raise RunError(f"{self.flag} {self.name}: no intact checkpoint: " + "; ".join(errors))
+        return None
 
+    def restore_weights(self, network, averaged: bool = True) -> str:
+        """Loads the newest intact checkpoint's weights into `network`: their moving average where the run kept
+        one and `averaged`. A pretrained model's folder holds its averaged weights alone. Returns what was loaded."""
+        if self.pretrained:
+            from wavegrad_tf.model import load_weights
 
-def load_model(run: str | os.PathLike, dtype: str = "float32") -> tuple[Config, WaveGrad]:
-    """(config, WaveGrad with the newest intact checkpoint's averaged weights) of a training run."""
-    cfg = read_config(run)
-    hardware.configure_tensorflow()
-    model = build_model(cfg, dtype=dtype)
-    restore_weights(model, run)
-    return cfg, model
+            return load_weights(network, self.folder / WEIGHTS)
+        import tensorflow as tf
 
+        from wavegrad_tf.model import checkpoint_variables
 
-WEIGHTS = "weights.npz"
+        def restore(prefix):
+            stored = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+            key = "ema" if averaged and any(k.startswith("ema/") for k in stored) else "model"
+            tf.train.Checkpoint(**{key: checkpoint_variables(network)}).restore(prefix).expect_partial() \
+                .assert_existing_objects_matched()
 
+        loaded = self.restore_newest(restore)
+        if loaded is None:
+            raise RunError(f"{self.flag} {self.name}: no checkpoint in {self.folder / CHECKPOINTS} and no {WEIGHTS}")
+        return loaded
 
-def save_weights(run: str | os.PathLike, path: str | os.PathLike, dtype: str = "float16") -> Path:
-    """The run's averaged weights alone, as {path below the model: array} in `dtype`: a pretrained model's file."""
-    _, model = load_model(run)
-    path = Path(path)
-    np.savez(path, **{name: np.asarray(var).astype(dtype) for name, var in checkpoint_variables(model).items()})
-    return path
+    def load_network(self, dtype: str = "float32"):
+        """The run's WaveGrad with the newest intact checkpoint's averaged weights, computing in `dtype`."""
+        from wavegrad_tf import hardware
+        from wavegrad_tf.model import build_model
 
+        hardware.configure_tensorflow()
+        network = build_model(self.config, dtype=dtype)
+        self.restore_weights(network)
+        return network
 
-def _load_weights(model: WaveGrad, path: Path) -> str:
-    stored = np.load(path)
-    variables = checkpoint_variables(model)
-    if set(stored.files) != set(variables):
-        raise RunError(f"{path}: holds {len(stored.files)} weights, the config's network {len(variables)}; "
-                       f"missing {sorted(set(variables) - set(stored.files))[:3]}")
-    for name, var in variables.items():
-        if tuple(stored[name].shape) != tuple(var.shape):
-            raise RunError(f"{path}: {name} is {stored[name].shape}, the config's network expects {tuple(var.shape)}")
-        var.assign(stored[name].astype(np.float32))
-    return str(path)
+    def save_weights(self, path: str | os.PathLike, dtype: str = "float16") -> Path:
+        """The averaged weights alone, as {path below the network: array} in `dtype`: a pretrained model's file."""
+        from wavegrad_tf.model import checkpoint_variables
+
+        path = Path(path)
+        variables = checkpoint_variables(self.load_network())
+        np.savez(path, **{name: np.asarray(var).astype(dtype) for name, var in variables.items()})
+        return path
+
+    # -- one writer ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """Holds an exclusive lock on the folder while a process trains into it: a second one is refused with the
+        holder's PID. The lock is the kernel's (flock), so a killed holder leaves none behind."""
+        import fcntl
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / ".lock"
+        with open(path, "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                raise RunError(f"--model_dir {self.folder}: another training process (PID {holder}) is writing this "
+                               "run; wait for it to end, or train into another folder") from None
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)  # while still held: nobody else can hold it between the two

@@ -1,298 +1,31 @@
-"""Search an N-step noise schedule on the paper's grid, scored by the log-mel L1 of vocoded validation clips.
+"""Search an N-step noise schedule on the paper's grid, scored by the log-mel L1 of vocoded validation clips
+(`wavegrad_tf.schedule_search_lib`):
 
     python -m wavegrad_tf.schedule_search --model runs/demo --iterations 6 --output runs/demo/search-6
 
-Every beta is one of {1..9} x 10^k, k in -6..-1 (54 values), and the schedule is non-decreasing. The
-search is deterministic, in two stages:
-1. Seeds, all scored: the whole grid when it has at most --exhaustive_limit schedules (1 and 2 steps);
-   otherwise the geometric schedules between every pair of 1-2-5 grid values, snapped to the grid,
-   plus any preset with N steps.
-2. Coordinate descent from the best seed: each beta in turn tried at every grid value that keeps the
-   schedule monotone, the best kept, until a sweep changes nothing.
-Each score is appended to <output>/scores.jsonl as it arrives; a restarted search re-scores nothing
-and follows the same path to the same best. <output>/schedule.yaml always holds the best so far, and
---schedule of infer, evaluate and the exporters accepts it. --budget_minutes bounds each invocation.
+<output>/schedule.yaml always holds the best so far; --schedule of infer, evaluate and the exporters accepts it.
+A stopped search continues where it was when rerun with the same --output.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import multiprocessing
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from itertools import combinations_with_replacement
-from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 
-import numpy as np
-import yaml
+from absl import flags
 
-from wavegrad_tf import hardware, pretrained
-from wavegrad_tf.errors import UserError
-from wavegrad_tf.runtime.noise import PositionalNoise
+from wavegrad_tf import cli
 
-GRID = tuple(float(f"{m}e{k}") for k in range(-6, 0) for m in range(1, 10))
-Candidate = tuple[int, ...]  # indices into GRID, non-decreasing
-
-
-def betas_of(candidate: Candidate) -> list[float]:
-    return [GRID[i] for i in candidate]
-
-
-def snap(betas: Iterable[float]) -> Candidate:
-    """Nearest grid values in log scale (monotone, so a monotone schedule stays monotone)."""
-    logs = np.log10(GRID)
-    return tuple(int(np.argmin(np.abs(logs - np.log10(b)))) for b in betas)
-
-
-def grid_size(iterations: int) -> int:
-    return math.comb(len(GRID) + iterations - 1, iterations)
-
-
-def seeds(iterations: int, exhaustive_limit: int) -> list[Candidate]:
-    """Stage 1's candidates, in a fixed order."""
-    if grid_size(iterations) <= exhaustive_limit:
-        return list(combinations_with_replacement(range(len(GRID)), iterations))
-    from wavegrad_tf.schedules import PRESETS
-
-    ends = [i for i, b in enumerate(GRID) if f"{b:.0e}"[0] in "125"]
-    out = [snap(np.geomspace(GRID[a], GRID[b], iterations)) for a, b in combinations_with_replacement(ends, 2)]
-    out += [snap(b) for b in (preset() for preset in PRESETS.values()) if len(b) == iterations and b.max() <= GRID[-1]]
-    return list(dict.fromkeys(out))
-
-
-def moves(current: Candidate, position: int) -> list[Candidate]:
-    """`current` with the beta at `position` at every grid value between its neighbours."""
-    low = current[position - 1] if position > 0 else 0
-    high = current[position + 1] if position + 1 < len(current) else len(GRID) - 1
-    return [current[:position] + (v,) + current[position + 1:] for v in range(low, high + 1)]
-
-
-class BudgetExhausted(Exception):
-    pass
-
-
-_worker_score: Optional[Callable] = None
-
-
-def _init_worker(factory) -> None:
-    global _worker_score
-    _worker_score = factory()
-
-
-def _score_in_worker(betas: list[float]) -> float:
-    return _worker_score(np.asarray(betas))
-
-
-class Search:
-    """The search state: scores so far (from scores.jsonl), the budget, and the scorer or its workers.
-
-    `factory()` builds the scorer `score(betas) -> float` (lower is better) in each worker process; it
-    must be picklable and have `settings()`, a dict that identifies what it scores (kept in search.json
-    so that a restart with other settings is refused).
-    """
-
-    def __init__(self, factory, iterations: int, output: str | os.PathLike, budget_seconds: float = math.inf,
-                 workers: int = 1, exhaustive_limit: int = 2000):
-        self.factory, self.iterations, self.workers = factory, iterations, workers
-        self.exhaustive_limit = exhaustive_limit
-        self.output = Path(output)
-        self.output.mkdir(parents=True, exist_ok=True)
-        self.deadline = time.monotonic() + budget_seconds
-        self.settings = {"iterations": iterations, "exhaustive_limit": exhaustive_limit, "scorer": factory.settings()}
-        settings_path = self.output / "search.json"
-        if settings_path.exists():
-            try:
-                previous = json.loads(settings_path.read_text())
-            except (ValueError, UnicodeDecodeError):
-                raise UserError(f"--output {self.output}: search.json is not JSON (a damaged search); use a new "
-                                "folder") from None
-            if previous != self.settings:
-                raise UserError(f"--output {self.output}: holds a search with other settings ({previous}); "
-                                 "use a new folder or the same settings")
-        else:
-            settings_path.write_text(json.dumps(self.settings, indent=1))
-        self.log_path = self.output / "scores.jsonl"
-        self.scores = self._read_log()
-
-    def _read_log(self) -> dict[Candidate, float]:
-        scores = {}
-        path = self.log_path
-        if path.exists():
-            text = path.read_text()
-            if text and not text.endswith("\n"):  # killed mid-line: new entries start on a line of their own
-                with open(path, "a") as f:
-                    f.write("\n")
-            for number, line in enumerate(text.splitlines(), 1):
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:  # the line being written when the last run was killed
-                    continue
-                try:
-                    scores[tuple(int(i) for i in entry["index"])] = float(entry["score"])
-                except (KeyError, TypeError, ValueError):
-                    raise UserError(f"{path}: line {number} is not a scored schedule ({line[:80]}); use a new "
-                                    "--output or remove the line") from None
-        return scores
-
-    def _record(self, candidate: Candidate, score: float) -> None:
-        score = score if math.isfinite(score) else math.inf
-        self.scores[candidate] = score
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps({"index": list(candidate), "betas": betas_of(candidate), "score": score}) + "\n")
-        if self.best() == candidate:
-            self._write_best(complete=False)
-
-    def best(self) -> Candidate:
-        """Lowest score; ties go to the smaller index tuple, so the answer does not depend on arrival order."""
-        return min(self.scores, key=lambda c: (self.scores[c], c))
-
-    def _write_best(self, complete: bool) -> Path:
-        from wavegrad_tf.schedules import noise_levels
-
-        best = self.best()
-        path = self.output / "schedule.yaml"
-        content = {"betas": betas_of(best), "score": self.scores[best], "iterations": self.iterations,
-                   "final_noise_level": float(noise_levels(np.array(betas_of(best)))[-1]),
-                   "schedules_scored": len(self.scores), "complete": complete}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(content, sort_keys=False))
-        os.replace(tmp, path)  # a kill mid-write leaves the previous best, never half a file
-        return path
-
-    def score_all(self, candidates: Sequence[Candidate]) -> list[float]:
-        todo = [c for c in dict.fromkeys(candidates) if c not in self.scores]
-        if self.pool is None:
-            for candidate in todo:
-                self._check_budget()
-                self._record(candidate, self.scorer(np.asarray(betas_of(candidate))))
-        else:
-            pending, queue = {}, list(todo)
-            try:
-                while queue or pending:
-                    while queue and len(pending) < 2 * self.workers:
-                        self._check_budget()
-                        candidate = queue.pop(0)
-                        pending[self.pool.submit(_score_in_worker, betas_of(candidate))] = candidate
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._record(pending.pop(future), future.result())
-            finally:
-                for future, candidate in pending.items():  # work already running is kept, not wasted
-                    if not future.cancel():
-                        self._record(candidate, future.result())
-        return [self.scores[c] for c in candidates]
-
-    def _check_budget(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise BudgetExhausted
-
-    def run(self) -> dict:
-        """Runs until the descent converges or the budget ends; returns schedule.yaml's content."""
-        self.pool, self.scorer = None, None
-        if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(self.factory,))
-        else:
-            self.scorer = self.factory()
-        complete = False
-        try:
-            starts = seeds(self.iterations, self.exhaustive_limit)
-            # The best seed, not the best in the log: a resumed run must start where the first one did.
-            current = min(zip(self.score_all(starts), starts))[1]
-            if grid_size(self.iterations) > self.exhaustive_limit:
-                changed = True
-                while changed:
-                    changed = False
-                    for position in range(self.iterations):
-                        candidates = moves(current, position)
-                        scores = self.score_all(candidates)
-                        best = min(zip(scores, candidates))[1]
-                        changed, current = changed or best != current, best
-            complete = True
-        except BudgetExhausted:
-            pass
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(cancel_futures=True)
-        if not self.scores:
-            raise BudgetExhausted("the budget ended before the first schedule was scored")
-        return yaml.safe_load(self._write_best(complete).read_text())
-
-
-class MelDistance:
-    """Scorer factory: log-mel L1 of a trained run's vocoded clips (the middle `clip_seconds` of up to
-    `clips` files), averaged; the same seed and noise for every schedule."""
-
-    def __init__(self, model_dir: str | os.PathLike, files: Sequence[str | os.PathLike], clips: int = 4,
-                 clip_seconds: float = 1.0, seed: int = 0, threads: Optional[int] = None):
-        self.model_dir, self.files = str(model_dir), [str(f) for f in files][:clips]
-        self.clip_seconds, self.seed, self.threads = clip_seconds, seed, threads
-
-    def check(self) -> None:
-        """Fails here, with the reason, what would otherwise fail inside every worker."""
-        from wavegrad_tf.config import load_config
-
-        folder = pretrained.resolve(self.model_dir)
-        if not (folder / "config.yaml").exists():
-            raise UserError(f"--model {self.model_dir}: no config.yaml (is it a training run's folder?)")
-        if not load_config(folder / "config.yaml").diffusion.continuous:
-            raise UserError(f"--model {self.model_dir}: a discrete-index model (diffusion.continuous: false) "
-                            "samples only with its training schedule")
-        if not list((folder / "checkpoints").glob("ckpt-*.index")) and not (folder / "weights.npz").exists():
-            raise UserError(f"--model {self.model_dir}: no checkpoint in {folder / 'checkpoints'}")
-
-    def settings(self) -> dict:
-        return {"model": os.path.abspath(self.model_dir), "files": self.files, "clip_seconds": self.clip_seconds,
-                "seed": self.seed}
-
-    def __call__(self) -> Callable[[np.ndarray], float]:
-        import tensorflow as tf
-
-        from wavegrad_tf import diffusion, mel, runs
-
-        hardware.configure_tensorflow(self.threads)
-        from wavegrad_tf.audio import load_audio
-
-        cfg, model = runs.load_model(self.model_dir)
-        hop = cfg.audio.hop_length
-        length = int(self.clip_seconds * cfg.audio.sample_rate) // hop * hop
-        segments = []
-        for path in self.files:
-            audio = load_audio(path, cfg.audio.sample_rate)
-            if len(audio) >= length:
-                start = (len(audio) - length) // 2 // hop * hop
-                segments.append(audio[start:start + length])
-        if not segments:
-            raise ValueError(f"no clip of at least {self.clip_seconds} s among {self.files}")
-        clips = np.stack(segments)
-        mels = mel.log_mel_spectrogram(clips, cfg.audio)
-        eps = tf.function(lambda y, m, c: model([y, m, c], training=False), reduce_retracing=True, autograph=False)
-
-        def score(betas: np.ndarray) -> float:
-            # Without the consistency projection: it rescales the output's bands to the mel, which would leave
-            # log-mel L1 little to tell schedules apart by.
-            audio = diffusion.Sampler(eps, cfg, betas)(mels, PositionalNoise(self.seed))
-            if not np.all(np.isfinite(audio.numpy())):  # a schedule that diverges
-                return math.inf
-            return float(mel.log_mel_l1(audio, clips, cfg.audio))
-
-        return score
+FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """Command-line flags, defined only when run as a script."""
-    from absl import flags
-
-    flags.DEFINE_string("model", None, "A training run folder (continuous noise-level model).", required=True)
-    flags.DEFINE_integer("iterations", 6, "Number of sampling steps N.")
+    cli.define_model_flag(kinds=("run",))
+    cli.define_iterations_flag(6)
     flags.DEFINE_string("output", None, "Folder for scores.jsonl, search.json and schedule.yaml.", required=True)
     flags.DEFINE_string("audio_dir", None, "Validation recordings; default: the run's held-out clips.")
     flags.DEFINE_integer("clips", 4, "Clips scored per schedule.")
     flags.DEFINE_float("clip_seconds", 1.0, "Seconds scored from the middle of each clip.")
-    flags.DEFINE_integer("seed", 0, "Noise seed (the same for every schedule).")
+    cli.define_seed_flag(0)
     flags.DEFINE_integer("workers", 2, "Scoring processes, each loading the model and using cores / workers "
                          "threads (2 scored 1.2x as many schedules as 1 on 2 cores: docs/evaluation.md).")
     flags.DEFINE_float("budget_minutes", 30.0, "Stop after this long with the best so far; rerun to continue.")
@@ -301,24 +34,12 @@ def define_flags():
 
 def main(argv):
     del argv
-    from absl import flags
+    from wavegrad_tf.schedule_search_lib import search
 
-    from wavegrad_tf.evaluate import evaluation_files
-
-    FLAGS = flags.FLAGS
-    for name in ("iterations", "workers", "clips", "exhaustive_limit"):
-        if getattr(FLAGS, name) < 1:
-            raise UserError(f"--{name}: expected >= 1, got {getattr(FLAGS, name)}")
-    for name in ("budget_minutes", "clip_seconds"):
-        if not (math.isfinite(getattr(FLAGS, name)) and getattr(FLAGS, name) > 0):
-            raise UserError(f"--{name}: expected a positive number, got {getattr(FLAGS, name)}")
-    files = evaluation_files(FLAGS.model, FLAGS.audio_dir)
-    threads = max(1, hardware.usable_cpus() // FLAGS.workers)
-    factory = MelDistance(FLAGS.model, files, FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, threads)
-    factory.check()
     start = time.monotonic()
-    result = Search(factory, FLAGS.iterations, FLAGS.output, FLAGS.budget_minutes * 60, FLAGS.workers,
-                    FLAGS.exhaustive_limit).run()
+    result = search(cli.model_source(kinds=("run",)).run, FLAGS.output, FLAGS.iterations, FLAGS.audio_dir,
+                    FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, FLAGS.workers, FLAGS.budget_minutes,
+                    FLAGS.exhaustive_limit)
     state = "converged" if result["complete"] else "stopped at the budget (rerun the same command to continue)"
     print(f"{state} after {time.monotonic() - start:.0f} s; {result['schedules_scored']} schedules scored\n"
           f"best: {result['betas']}\nlog-mel L1 {result['score']:.4f}, final noise level "
@@ -326,8 +47,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from wavegrad_tf import cli
-
-    define_flags()
-    cli.run(main)
+    cli.main(define_flags, main)

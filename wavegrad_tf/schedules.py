@@ -9,7 +9,8 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from wavegrad_tf.errors import UserError
+from wavegrad_tf.bounded_yaml import read_yaml
+from wavegrad_tf.errors import ConfigError, UserError
 
 
 class ScheduleError(UserError):
@@ -81,8 +82,6 @@ def _read_schedule_file(path: Path) -> np.ndarray:
             raise ScheduleError(f"schedule file {path}: expected a .npy array of numbers (a .npz holds several)")
         return betas
     if path.suffix in (".yaml", ".yml", ".json"):
-        from wavegrad_tf.config import ConfigError, read_yaml
-
         try:
             data = read_yaml(path.read_text(encoding="utf-8", errors="replace"), f"schedule file {path}")
         except ConfigError as e:

@@ -21,6 +21,7 @@ import numpy as np
 
 from wavegrad_tf import mel as mel_lib
 from wavegrad_tf.config import AudioConfig
+from wavegrad_tf.errors import ConfigError
 
 # Below this STFT magnitude (or mel value) a bin counts as empty: divisions are floored there.
 TINY = 1e-7
@@ -32,21 +33,19 @@ def _tf():
     return tf
 
 
-def check(cfg: AudioConfig, field: str = "audio.win_length") -> None:
+def check(audio_cfg: AudioConfig, field: str = "audio.win_length") -> None:
     """The framing below needs the window to span a whole number of hops."""
-    if cfg.win_length % cfg.hop_length:
-        from wavegrad_tf.config import ConfigError
-
-        raise ConfigError(f"{field}: the STFT projections need a multiple of hop_length ({cfg.hop_length}), "
-                          f"got {cfg.win_length}")
+    if audio_cfg.win_length % audio_cfg.hop_length:
+        raise ConfigError(f"{field}: the STFT projections need a multiple of hop_length ({audio_cfg.hop_length}), "
+                          f"got {audio_cfg.win_length}")
 
 
 @functools.lru_cache(maxsize=8)
-def _bases(cfg: AudioConfig) -> dict[str, np.ndarray]:
+def _bases(audio_cfg: AudioConfig) -> dict[str, np.ndarray]:
     """Analysis [win, bins] and synthesis [bins, win] DFT matrices (cos and sin parts), the Hann window folded
     into both (the synthesis sum is divided by the window's squared overlap, as librosa's istft does)."""
-    check(cfg)
-    n_fft, win = cfg.n_fft, cfg.win_length
+    check(audio_cfg)
+    n_fft, win = audio_cfg.n_fft, audio_cfg.win_length
     window = mel_lib._hann(win).astype(np.float64)
     k, n = np.arange(n_fft // 2 + 1)[:, None], np.arange(win)[None, :]
     angle = 2 * np.pi * k * n / n_fft
@@ -57,45 +56,47 @@ def _bases(cfg: AudioConfig) -> dict[str, np.ndarray]:
             "isin": (-np.sin(angle) * weight * window).astype(np.float32), "window": window}
 
 
-def stft(audio, cfg: AudioConfig, use_tf: bool = True):
+def stft(audio, audio_cfg: AudioConfig, use_tf: bool = True):
     """(real, imag) [..., samples // hop + 1, bins] of audio [..., samples], samples a multiple of hop."""
-    pad, hop, ratio = cfg.win_length // 2, cfg.hop_length, cfg.win_length // cfg.hop_length
-    bases = _bases(cfg)
+    pad, hop, ratio = audio_cfg.win_length // 2, audio_cfg.hop_length, audio_cfg.win_length // audio_cfg.hop_length
+    bases = _bases(audio_cfg)
     if use_tf:
         tf = _tf()
         padded = _reflect_pad(tf.convert_to_tensor(audio, tf.float32), pad)
         blocks = tf.reshape(padded, tf.concat([tf.shape(padded)[:-1], [-1, hop]], 0))
         count = tf.shape(blocks)[-2] - ratio + 1
         frames = tf.concat([blocks[..., j:j + count, :] for j in range(ratio)], axis=-1)
-        return tf.matmul(frames, bases["cos"]), tf.matmul(frames, bases["sin"])
+        return (tf.matmul(frames, mel_lib.matrix("dft cos", bases["cos"], audio)),
+                tf.matmul(frames, mel_lib.matrix("dft sin", bases["sin"], audio)))
     audio = np.asarray(audio, np.float32)
     padded = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(pad, pad)], mode="reflect")
-    count = 1 + (padded.shape[-1] - cfg.win_length) // hop
-    index = np.arange(cfg.win_length)[None, :] + hop * np.arange(count)[:, None]
-    spectrum = np.fft.rfft(padded[..., index] * bases["window"], n=cfg.n_fft)
+    count = 1 + (padded.shape[-1] - audio_cfg.win_length) // hop
+    index = np.arange(audio_cfg.win_length)[None, :] + hop * np.arange(count)[:, None]
+    spectrum = np.fft.rfft(padded[..., index] * bases["window"], n=audio_cfg.n_fft)
     return spectrum.real.astype(np.float32), spectrum.imag.astype(np.float32)
 
 
-def istft(real, imag, cfg: AudioConfig, use_tf: bool = True):
+def istft(real, imag, audio_cfg: AudioConfig, use_tf: bool = True):
     """The inverse of `stft`: audio [..., (frames - 1) * hop] (windowed overlap-add over the window's squared
     overlap, which is exact at the edges too)."""
-    pad, hop, ratio = cfg.win_length // 2, cfg.hop_length, cfg.win_length // cfg.hop_length
-    bases = _bases(cfg)
+    pad, hop, ratio = audio_cfg.win_length // 2, audio_cfg.hop_length, audio_cfg.win_length // audio_cfg.hop_length
+    bases = _bases(audio_cfg)
     if use_tf:
         tf = _tf()
-        frames = tf.matmul(real, bases["icos"]) + tf.matmul(imag, bases["isin"])  # [..., F, win], windowed
+        frames = (tf.matmul(real, mel_lib.matrix("idft cos", bases["icos"], real))
+                  + tf.matmul(imag, mel_lib.matrix("idft sin", bases["isin"], real)))  # [..., F, win], windowed
         count = tf.shape(frames)[-2]
         squares = tf.ones_like(frames[..., :1, :1]) * tf.ones([count, 1]) * (bases["window"] ** 2).astype(np.float32)
         audio, overlap = (_overlap_add(x, hop, ratio) for x in (frames, squares))
         return (audio / tf.maximum(overlap, TINY))[..., pad:pad + (count - 1) * hop]
     spectrum = np.asarray(real, np.float64) + 1j * np.asarray(imag, np.float64)
-    frames = np.fft.irfft(spectrum, n=cfg.n_fft)[..., :cfg.win_length] * bases["window"]
+    frames = np.fft.irfft(spectrum, n=audio_cfg.n_fft)[..., :audio_cfg.win_length] * bases["window"]
     count = frames.shape[-2]
-    audio = np.zeros(frames.shape[:-2] + ((count - 1) * hop + cfg.win_length,))
-    overlap = np.zeros((count - 1) * hop + cfg.win_length)
+    audio = np.zeros(frames.shape[:-2] + ((count - 1) * hop + audio_cfg.win_length,))
+    overlap = np.zeros((count - 1) * hop + audio_cfg.win_length)
     for t in range(count):
-        audio[..., t * hop:t * hop + cfg.win_length] += frames[..., t, :]
-        overlap[t * hop:t * hop + cfg.win_length] += bases["window"] ** 2
+        audio[..., t * hop:t * hop + audio_cfg.win_length] += frames[..., t, :]
+        overlap[t * hop:t * hop + audio_cfg.win_length] += bases["window"] ** 2
     return (audio / np.maximum(overlap, TINY))[..., pad:pad + (count - 1) * hop].astype(np.float32)
 
 
@@ -105,7 +106,7 @@ def _reflect_pad(audio, pad: int):
     tf = _tf()
     shape = tf.shape(audio)
     rows, length = tf.reshape(audio, [-1, shape[-1]]), shape[-1]
-    exchange = np.eye(pad, dtype=np.float32)[::-1]
+    exchange = mel_lib.matrix(f"exchange {pad}", np.eye(pad, dtype=np.float32)[::-1], audio)
     left = tf.matmul(rows[:, 1:pad + 1], exchange)
     right = tf.matmul(rows[:, length - pad - 1:length - 1], exchange)
     return tf.reshape(tf.concat([left, rows, right], axis=-1), tf.concat([shape[:-1], [-1]], 0))
@@ -129,32 +130,34 @@ def magnitude(real, imag, use_tf: bool = True):
 
 
 @functools.lru_cache(maxsize=8)
-def _bin_weights(cfg: AudioConfig) -> np.ndarray:
+def _bin_weights(audio_cfg: AudioConfig) -> np.ndarray:
     """[n_mels, bins]: each bin's share of every mel band it lies in (a bin's weights sum to 1; bins no band
     covers have none)."""
-    fb = mel_lib.mel_filterbank(cfg).astype(np.float64)  # [bins, mels]
+    fb = mel_lib.mel_filterbank(audio_cfg).astype(np.float64)  # [bins, mels]
     return (fb / np.maximum(fb.sum(axis=1, keepdims=True), 1e-12)).T.astype(np.float32)
 
 
-def mel_consistency(audio, log_mel, cfg: AudioConfig, iterations: int = 3, use_tf: bool = True):
+def mel_consistency(audio, log_mel, audio_cfg: AudioConfig, iterations: int = 3, use_tf: bool = True):
     """Projects audio [..., frames * hop] towards the signals whose mel is `log_mel` [..., frames, n_mels] and that
     a file can hold: each iteration scales every STFT bin by the ratio of the target mel to the audio's own, in
     the bands the bin lies in, resynthesises, and clips to [-1, 1]. Phase and the harmonic structure within a
     band are the audio's; band energies (and so pauses, and the level of each band) become the mel's. The clip
     makes the two constraints alternate: on loud, limited speech the model's phase has a higher crest factor
     than the recording's, and band energies alone put 13 % of the samples past full scale."""
-    target = mel_lib.linear_mel(log_mel, cfg, use_tf=use_tf)
-    fb, weights = mel_lib.mel_filterbank(cfg), _bin_weights(cfg)
-    if cfg.power != 1.0:  # a power mel's bands hold |X|^p: the bins take the ratio's p-th root
-        target = target ** (1.0 / cfg.power)
+    target = mel_lib.linear_mel(log_mel, audio_cfg, use_tf=use_tf)
+    fb, weights = mel_lib.mel_filterbank(audio_cfg), _bin_weights(audio_cfg)
+    if use_tf:
+        fb, weights = mel_lib.matrix("filterbank", fb, log_mel), mel_lib.matrix("bin weights", weights, log_mel)
+    if audio_cfg.power != 1.0:  # a power mel's bands hold |X|^p: the bins take the ratio's p-th root
+        target = target ** (1.0 / audio_cfg.power)
     ops = _tf() if use_tf else np
     for _ in range(iterations):
-        real, imag = stft(audio, cfg, use_tf)
+        real, imag = stft(audio, audio_cfg, use_tf)
         mag = magnitude(real, imag, use_tf)
-        est = ops.matmul(mag ** cfg.power, fb) ** (1.0 / cfg.power) if cfg.power != 1.0 else ops.matmul(mag, fb)
+        est = ops.matmul(mag ** audio_cfg.power, fb) ** (1.0 / audio_cfg.power) if audio_cfg.power != 1.0 else ops.matmul(mag, fb)
         frames = _frames_like(target, est, use_tf)
         gain = ops.matmul(frames / ops.maximum(est, TINY), weights)
-        audio = istft(real * gain, imag * gain, cfg, use_tf)
+        audio = istft(real * gain, imag * gain, audio_cfg, use_tf)
         audio = ops.clip_by_value(audio, -1.0, 1.0) if use_tf else np.clip(audio, -1.0, 1.0)
     return audio
 
@@ -168,19 +171,19 @@ def _frames_like(mel, spectrum_frames, use_tf: bool):
     return np.concatenate([mel, mel[..., -1:, :]], axis=-2)[..., :spectrum_frames.shape[-2], :]
 
 
-def griffin_lim(audio, target, cfg: AudioConfig, iterations: int = 32, momentum: float = 0.99, use_tf: bool = True):
+def griffin_lim(audio, target, audio_cfg: AudioConfig, iterations: int = 32, momentum: float = 0.99, use_tf: bool = True):
     """Fast Griffin-Lim (Perraudin et al. 2013) from audio's own phase: alternates the projection onto
     spectra of magnitude `target` [..., frames + 1, bins] and onto consistent spectra (STFT of an iSTFT),
     with momentum; returns the audio of the last consistent estimate."""
-    real, imag = stft(audio, cfg, use_tf)
+    real, imag = stft(audio, audio_cfg, use_tf)
     prev_real, prev_imag = real * 0, imag * 0
     for _ in range(iterations):
         mag = magnitude(real, imag, use_tf)
-        rebuilt = stft(istft(target * real / mag, target * imag / mag, cfg, use_tf), cfg, use_tf)
+        rebuilt = stft(istft(target * real / mag, target * imag / mag, audio_cfg, use_tf), audio_cfg, use_tf)
         real, imag = (r - momentum / (1 + momentum) * p for r, p in zip(rebuilt, (prev_real, prev_imag)))
         prev_real, prev_imag = rebuilt
     mag = magnitude(real, imag, use_tf)
-    return istft(target * real / mag, target * imag / mag, cfg, use_tf)
+    return istft(target * real / mag, target * imag / mag, audio_cfg, use_tf)
 
 
 @functools.lru_cache(maxsize=8)
@@ -196,29 +199,31 @@ def _cepstrum_bases(n_fft: int, lifter: int) -> dict[str, np.ndarray]:
             "log_imag": (-fold * np.sin(angle)).T.astype(np.float32)}
 
 
-def envelope_filter(log_mel, cfg: AudioConfig, lifter: int = 24, floor: float = 1e-2, use_tf: bool = True):
+def envelope_filter(log_mel, audio_cfg: AudioConfig, lifter: int = 24, floor: float = 1e-2, use_tf: bool = True):
     """SpecGrad's time-varying filter (Koizumi et al. 2022, sec. 3): the spectral envelope of each mel frame,
     as a minimum-phase response (real, imag) [..., frames, bins]. The envelope is the magnitude the mel implies
     (`mel.magnitude_from_mel`, floored at `floor` times the frame's RMS so the filter stays invertible), smoothed
     by keeping its first `lifter` cepstral coefficients; the phase is the minimum phase of that envelope."""
-    if lifter > cfg.n_fft // 2:
-        raise ValueError(f"lifter {lifter}: expected at most n_fft / 2 = {cfg.n_fft // 2}")
-    bases = _cepstrum_bases(cfg.n_fft, lifter)
-    amplitude = mel_lib.magnitude_from_mel(log_mel, cfg, use_tf)
+    if lifter > audio_cfg.n_fft // 2:
+        raise ValueError(f"lifter {lifter}: expected at most n_fft / 2 = {audio_cfg.n_fft // 2}")
+    bases = _cepstrum_bases(audio_cfg.n_fft, lifter)
+    amplitude = mel_lib.magnitude_from_mel(log_mel, audio_cfg, use_tf)
     if use_tf:
         tf = _tf()
         rms = tf.sqrt(tf.reduce_mean(tf.square(amplitude), axis=-1, keepdims=True))
-        cepstrum = tf.matmul(tf.math.log(tf.maximum(amplitude, tf.maximum(floor * rms, TINY))), bases["cepstrum"])
-        log_gain, phase = tf.matmul(cepstrum, bases["log_real"]), tf.matmul(cepstrum, bases["log_imag"])
+        cepstrum = tf.matmul(tf.math.log(tf.maximum(amplitude, tf.maximum(floor * rms, TINY))),
+                             mel_lib.matrix("cepstrum", bases["cepstrum"], log_mel))
+        log_gain = tf.matmul(cepstrum, mel_lib.matrix("log gain", bases["log_real"], log_mel))
+        phase = tf.matmul(cepstrum, mel_lib.matrix("log phase", bases["log_imag"], log_mel))
         gain = tf.exp(log_gain)
         return gain * tf.cos(phase), gain * tf.sin(phase)
     rms = np.sqrt(np.mean(np.square(amplitude), axis=-1, keepdims=True))
     log_amplitude = np.log(np.maximum(amplitude, np.maximum(floor * rms, TINY)))
     # The NumPy twin takes the long way, as the paper writes it: the full real cepstrum by an inverse FFT,
     # liftered and folded, back by an FFT.
-    cepstrum = np.fft.irfft(log_amplitude, n=cfg.n_fft)
+    cepstrum = np.fft.irfft(log_amplitude, n=audio_cfg.n_fft)
     folded = np.zeros_like(cepstrum)
     folded[..., 0] = cepstrum[..., 0]
     folded[..., 1:lifter] = 2 * cepstrum[..., 1:lifter]
-    response = np.exp(np.fft.rfft(folded, n=cfg.n_fft))
+    response = np.exp(np.fft.rfft(folded, n=audio_cfg.n_fft))
     return response.real.astype(np.float32), response.imag.astype(np.float32)

@@ -82,9 +82,10 @@ class Trainer:
         self.chief = is_chief(self.strategy)
         self.model_dir = writer_folder(model_dir, self.strategy)
         self.model_dir.mkdir(parents=True, exist_ok=True)
+        self.run = runs.Run(self.model_dir, flag="--model_dir")
         float16 = cfg.train.precision == "mixed_float16"
         with self.strategy.scope():
-            self.model = build_model(cfg, dtype=cfg.train.precision)
+            self.network = build_model(cfg, dtype=cfg.train.precision)
             # The loss-scale optimizer is also the non-finite guard: a step whose gradients hold a
             # NaN or inf is skipped. Outside float16 the scale stays 1 (only halves after a bad step).
             self.optimizer = keras.optimizers.LossScaleOptimizer(
@@ -92,46 +93,37 @@ class Trainer:
                                                    cfg.train.lr_half_life)),
                 initial_scale=2.0**15 if float16 else 1.0,
                 dynamic_growth_steps=2000 if float16 else 2**31 - 1)
-            self.optimizer.build(self.model.trainable_variables)
+            self.optimizer.build(self.network.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             # The weights' moving average, by the same paths as the weights; replicas hold equal weights,
             # so the first replica's update is everyone's.
             self.ema = {path: tf.Variable(v.value, trainable=False, name=f"ema/{path}",
                                           synchronization=tf.VariableSynchronization.ON_WRITE,
                                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-                        for path, v in checkpoint_variables(self.model).items()} if cfg.train.ema_decay else {}
-        self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.model), optimizer=self.optimizer,
+                        for path, v in checkpoint_variables(self.network).items()} if cfg.train.ema_decay else {}
+        self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.network), optimizer=self.optimizer,
                                               step=self.step, **({"ema": self.ema} if self.ema else {}))
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints",
                                                   max_to_keep=cfg.train.keep_checkpoints)
         self._restore()
         self._config_written = False  # written when the run starts (fit) or first saves: a failed start changes nothing
-        self._distributed_step = tf.function(self._distributed_step_fn)
+        self._distributed_step = tf.function(self._distributed_step_fn, jit_compile=cfg.train.jit_compile or None)
 
     def _restore(self) -> None:
         """Resumes from the newest intact checkpoint; a corrupt one is named and skipped with a warning."""
-        errors = []
-        for prefix in runs.checkpoints(self.model_dir):
-            try:
-                self.checkpoint.restore(prefix).assert_existing_objects_matched()
-            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:
-                errors.append(f"checkpoint {prefix} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
-                logging.warning("%s; trying the one before", errors[-1])
-                continue
+        prefix = self.run.restore_newest(lambda p: self.checkpoint.restore(p).assert_existing_objects_matched())
+        if prefix is not None:
             print(f"resumed from {prefix} at step {self.global_step}", flush=True)
-            return
-        if errors:
-            raise runs.RunError(f"{self.model_dir}: no intact checkpoint to resume: " + "; ".join(errors))
 
     # -- the step -------------------------------------------------------------------------
     def _replica_step(self, batch):
         cfg = self.cfg.train
         with tf.GradientTape() as tape:
-            pred = self.model([batch["noisy_audio"], batch["mel"], batch["conditioning"]], training=True)
+            pred = self.network([batch["noisy_audio"], batch["mel"], batch["conditioning"]], training=True)
             per_example = tf.reduce_mean(noise_loss(batch["noise"], pred, self.prior, batch["mel"]), axis=-1)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch_size)
             scaled = self.optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.model.trainable_variables)
+        grads = tape.gradient(scaled, self.network.trainable_variables)
         # Clip the global gradient: all-reduce here, since Keras would clip each replica's part.
         ctx = tf.distribute.get_replica_context()
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
@@ -139,7 +131,7 @@ class Trainer:
         grads, norm = tf.clip_by_global_norm(grads, cfg.grad_clip_norm * scale)
         # The optimizer sums over replicas again; hand it each replica's equal share.
         replicas = tf.cast(ctx.num_replicas_in_sync, tf.float32)
-        self.optimizer.apply_gradients(zip([g / replicas for g in grads], self.model.trainable_variables))
+        self.optimizer.apply_gradients(zip([g / replicas for g in grads], self.network.trainable_variables))
         if self.ema:
             self._update_ema()
         return loss, norm / scale
@@ -151,14 +143,14 @@ class Trainer:
         if self.cfg.train.ema_ramp:
             n = tf.cast(self.optimizer.iterations - 1, tf.float32)
             decay = tf.minimum(decay, (1.0 + n) / (10.0 + n))
-        for path, var in checkpoint_variables(self.model).items():
+        for path, var in checkpoint_variables(self.network).items():
             self.ema[path].assign(decay * self.ema[path] + (1.0 - decay) * var.value)
 
     def averaged_model(self, into=None):
         """A model holding the weights' moving average (the training model itself without EMA); `into`
         reuses a model built earlier by this method."""
         if not self.ema:
-            return self.model
+            return self.network
         model = into or build_model(self.cfg)
         for path, var in checkpoint_variables(model).items():
             var.assign(self.ema[path].read_value())
@@ -235,7 +227,7 @@ class Trainer:
 
     def _write_config(self) -> None:
         if not self._config_written:
-            self.cfg.save(self.model_dir / "config.yaml")
+            self.run.save_config(self.cfg)
             self._config_written = True
 
     def save(self) -> None:
@@ -245,7 +237,7 @@ class Trainer:
         if not step or self.manager.latest_checkpoint == f"{self.manager.directory}/ckpt-{step}":
             return
         self._write_config()
-        broken = [v.path for v in self.model.weights if not bool(tf.reduce_all(tf.math.is_finite(v.value)))]
+        broken = [v.path for v in self.network.weights if not bool(tf.reduce_all(tf.math.is_finite(v.value)))]
         if broken:
             raise runs.RunError(f"{self.model_dir}: the weights are not finite at step {step} ({broken[0]} and "
                                 f"{len(broken) - 1} more): not saved, keeping "
@@ -314,7 +306,7 @@ class Validator:
         self.audio, self.mel = data.crop_features(window, self.cfg)
         self.noise = trainer.prior.shape(tf.random.stateless_normal(tf.shape(self.audio), [7, 7]),
                                          trainer.prior.condition(self.mel))
-        self.model = self.vocoder = None
+        self.network = self.vocoder = None
         self.train_levels = schedules.noise_levels(schedules.get_schedule(self.cfg.diffusion.train_schedule))
 
     def _step_fraction(self, level: float) -> float:
@@ -324,7 +316,7 @@ class Validator:
     def __call__(self, step: int) -> dict:
         from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
-        self.model = model = self.trainer.averaged_model(into=self.model)
+        self.network = model = self.trainer.averaged_model(into=self.network)
         self.vocoder = self.vocoder or KerasVocoder(self.cfg, model)
         n = int(self.audio.shape[0])
         losses = {}

@@ -1,1 +1,2 @@
-"""TF Serving: configs, the server command line, and a REST / gRPC client."""
+"""TF Serving: the model server's configs and its command line (serve.sh). The client is
+`wavegrad_tf.vocoders.tf_serving`."""

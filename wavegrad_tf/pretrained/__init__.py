@@ -1,7 +1,7 @@
 """Models trained by this project, shipped in the package and loaded by name wherever a run folder is accepted:
-`--model NAME` in infer, evaluate, schedule_search and both exporters, and `--init_from NAME` in train.
-Each folder holds config.yaml, weights.npz (the averaged weights, `runs.save_weights`) and its model card
-(README.md). Loading one needs no network."""
+`--model NAME` in infer, evaluate, schedule_search, web and both exporters, `--init_from NAME` in train, and
+`WaveGrad.from_preset(NAME)`. Each folder holds config.yaml, weights.npz (the averaged weights, written by
+`python -m wavegrad_tf.package`) and its model card (README.md). Loading one needs no network."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ def names() -> list[str]:
     return sorted(p.name for p in DIR.iterdir() if (p / "config.yaml").exists())
 
 
-def resolve(model: str | os.PathLike) -> Path:
-    """The folder of a run: `model` itself when it is a folder, else the pretrained model of that name."""
+def folder(model: str | os.PathLike) -> Path:
+    """The folder `model` names: itself when it is a folder or a path, else the pretrained model of that name."""
     path = Path(model)
     if path.is_dir() or os.sep in str(model) or not (DIR / str(model)).is_dir():
         return path

@@ -27,9 +27,9 @@ class InputError(UserError):
     """Input a vocoder cannot use; the message names it, what was expected and what came."""
 
 
-def check_mel(mel, audio: AudioConfig, source: str = "mel") -> np.ndarray:
+def check_mel(mel, audio_cfg: AudioConfig, source: str = "mel") -> np.ndarray:
     """A [frames, n_mels] float32 array of plausible feature values, or an InputError saying what was expected."""
-    n_mels = audio.n_mels
+    n_mels = audio_cfg.n_mels
     mel = np.asarray(mel)
     if mel.ndim != 2:
         raise InputError(f"{source}: expected a 2-D log-mel [frames, {n_mels}], got shape {mel.shape}")
@@ -42,11 +42,11 @@ def check_mel(mel, audio: AudioConfig, source: str = "mel") -> np.ndarray:
         raise InputError(f"{source}: expected a float array, got {mel.dtype}")
     if not np.all(np.isfinite(mel)):
         raise InputError(f"{source}: contains NaN or inf")
-    low, high = mel_lib.plausible_range(audio)
+    low, high = mel_lib.plausible_range(audio_cfg)
     if mel.min() < low or mel.max() > high:
         raise InputError(f"{source}: values from {mel.min():.4g} to {mel.max():.4g}, expected log-mel features in "
-                         f"[{low:.3g}, {high:.3g}] (ln of the mel, floor {audio.log_floor:g}, offset "
-                         f"{audio.mel_offset:g}, scale {audio.mel_scale:g}): is it scaled another way?")
+                         f"[{low:.3g}, {high:.3g}] (ln of the mel, floor {audio_cfg.log_floor:g}, offset "
+                         f"{audio_cfg.mel_offset:g}, scale {audio_cfg.mel_scale:g}): is it scaled another way?")
     return mel.astype(np.float32)
 
 
@@ -70,7 +70,7 @@ def check_output(path: str | os.PathLike, inputs=()) -> Path:
     return path
 
 
-def open_input(path: str | os.PathLike, audio: AudioConfig) -> tuple[Iterator[np.ndarray], Optional[int], float]:
+def open_input(path: str | os.PathLike, audio_cfg: AudioConfig) -> tuple[Iterator[np.ndarray], Optional[int], float]:
     """(mel blocks [frames, n_mels], number of output samples or None, seconds of input) for a .npy log-mel or
     an audio file, checked before anything is vocoded. The .npy is memory-mapped; audio is streamed."""
     path = Path(path)
@@ -83,28 +83,28 @@ def open_input(path: str | os.PathLike, audio: AudioConfig) -> tuple[Iterator[np
             mel = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError):  # not .npy data (numpy takes it for a pickle), a cut header
             raise InputError(f"--input {path}: not a NumPy .npy array; expected a float array [frames, "
-                             f"{audio.n_mels}] saved with numpy.save") from None
+                             f"{audio_cfg.n_mels}] saved with numpy.save") from None
         if not isinstance(mel, np.ndarray):  # an .npz archive of several arrays, named .npy
             raise InputError(f"--input {path}: an .npz archive ({', '.join(mel.files)[:80]}); expected one float "
-                             f"array [frames, {audio.n_mels}] saved with numpy.save")
+                             f"array [frames, {audio_cfg.n_mels}] saved with numpy.save")
         if mel.ndim != 2:
-            check_mel(mel, audio, str(path))  # raises, naming the shape
+            check_mel(mel, audio_cfg, str(path))  # raises, naming the shape
         blocks = range(0, max(len(mel), 1), MEL_BLOCK)
         for begin in blocks:  # every value checked before any work, a block at a time
-            check_mel(mel[begin:begin + MEL_BLOCK], audio, str(path))
+            check_mel(mel[begin:begin + MEL_BLOCK], audio_cfg, str(path))
         return ((np.asarray(mel[b:b + MEL_BLOCK], np.float32) for b in blocks), None,
-                len(mel) * audio.hop_length / audio.sample_rate)
+                len(mel) * audio_cfg.hop_length / audio_cfg.sample_rate)
     if path.suffix.lower() not in AUDIO_EXTENSIONS:
         raise InputError(f"--input {path}: expected a .npy log-mel or a {'/'.join(AUDIO_EXTENSIONS)} file")
     try:
         info = sf.info(str(path))
     except Exception as e:  # libsndfile's several error types for foreign or truncated data
         raise InputError(f"--input {path}: not readable audio ({str(e).strip()})") from None
-    samples = int(round(info.frames * audio.sample_rate / info.samplerate))
-    if samples <= audio.win_length // 2:
+    samples = int(round(info.frames * audio_cfg.sample_rate / info.samplerate))
+    if samples <= audio_cfg.win_length // 2:
         raise InputError(f"--input {path}: {info.frames} samples at {info.samplerate} Hz, expected more than "
-                         f"{audio.win_length // 2} at {audio.sample_rate} Hz (one analysis half-window)")
-    return log_mel_blocks(audio_blocks(path, audio.sample_rate), audio), samples, info.frames / info.samplerate
+                         f"{audio_cfg.win_length // 2} at {audio_cfg.sample_rate} Hz (one analysis half-window)")
+    return log_mel_blocks(audio_blocks(path, audio_cfg.sample_rate), audio_cfg), samples, info.frames / info.samplerate
 
 
 def audio_blocks(path: str | os.PathLike, sample_rate: int, block_seconds: float = BLOCK_SECONDS
@@ -115,9 +115,14 @@ def audio_blocks(path: str | os.PathLike, sample_rate: int, block_seconds: float
     with sf.SoundFile(str(path)) as f:
         resampler = (soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
                      if f.samplerate != sample_rate else None)
-        size = max(1, int(block_seconds * f.samplerate))
+        size, start = max(1, int(block_seconds * f.samplerate)), 0
         while True:
             block = f.read(size, dtype="float32", always_2d=True).mean(axis=1)
+            if not np.all(np.isfinite(block)):  # a float file can hold them; they would poison every frame after
+                at = start + int(np.argmin(np.isfinite(block)))
+                raise InputError(f"--input {path}: sample {at} ({at / f.samplerate:.2f} s) is NaN or infinite; "
+                                 "expected a recording of finite samples")
+            start += len(block)
             last = len(block) < size
             if resampler is not None:
                 block = resampler.resample_chunk(block, last=last)
@@ -127,10 +132,10 @@ def audio_blocks(path: str | os.PathLike, sample_rate: int, block_seconds: float
                 return
 
 
-def log_mel_blocks(blocks: Iterable[np.ndarray], audio: AudioConfig, block_frames: int = MEL_BLOCK) -> Iterator[np.ndarray]:
+def log_mel_blocks(blocks: Iterable[np.ndarray], audio_cfg: AudioConfig, block_frames: int = MEL_BLOCK) -> Iterator[np.ndarray]:
     """`mel.log_mel_spectrogram` (centred, reflect-padded ends) of a signal that arrives in blocks, yielded in
     blocks of at most `block_frames` frames: the same frames, in memory bounded by the block sizes."""
-    hop, win, pad = audio.hop_length, audio.win_length, audio.win_length // 2
+    hop, win, pad = audio_cfg.hop_length, audio_cfg.win_length, audio_cfg.win_length // 2
     buffer = np.zeros(0, np.float32)  # padded signal from frame `next_frame`'s first sample on
     started = False
     for block in blocks:
@@ -141,16 +146,16 @@ def log_mel_blocks(blocks: Iterable[np.ndarray], audio: AudioConfig, block_frame
             buffer = np.concatenate([buffer[1:pad + 1][::-1], buffer])  # the reflected start
             started = True
         while len(buffer) >= win + hop * (block_frames - 1):  # a full block of frames is here
-            yield _frames(buffer[:win + hop * (block_frames - 1)], audio)
+            yield _frames(buffer[:win + hop * (block_frames - 1)], audio_cfg)
             buffer = buffer[hop * block_frames:]
     if not started:
         raise InputError(f"audio: {len(buffer)} samples, expected more than {pad} (one analysis half-window)")
     buffer = np.concatenate([buffer, buffer[-pad - 1:-1][::-1]])  # the reflected end
     while len(buffer) >= win:
         frames = min(block_frames, 1 + (len(buffer) - win) // hop)
-        yield _frames(buffer[:win + hop * (frames - 1)], audio)
+        yield _frames(buffer[:win + hop * (frames - 1)], audio_cfg)
         buffer = buffer[hop * frames:]
 
 
-def _frames(window: np.ndarray, audio: AudioConfig) -> np.ndarray:
-    return mel_lib.log_mel_spectrogram(window, audio, center=False, use_tf=False)
+def _frames(window: np.ndarray, audio_cfg: AudioConfig) -> np.ndarray:
+    return mel_lib.log_mel_spectrogram(window, audio_cfg, center=False, use_tf=False)

@@ -23,13 +23,13 @@ class MetadataError(UserError):
 @dataclasses.dataclass(frozen=True)
 class Metadata:
     """audio: the features the model expects; betas: its baked-in schedule; consistency: the sampler's baked-in
-    projection; max_frames: the SavedModel's largest request; chunk_frames: the frame counts of a static-shape
+    projection; max_frames: the SavedModel's largest request; signature_frames: the frame counts of a static-shape
     TFLite file's signatures."""
 
     audio: AudioConfig
     betas: tuple[float, ...]
     max_frames: Optional[int] = None
-    chunk_frames: tuple[int, ...] = ()
+    signature_frames: tuple[int, ...] = ()
     consistency: Consistency = Consistency()
 
     @property
@@ -58,7 +58,9 @@ class Metadata:
             audio = _build(AudioConfig, data["audio"], "audio")
             audio.validate()
             return cls(audio=audio, betas=tuple(float(b) for b in data["betas"]),
-                       max_frames=data.get("max_frames"), chunk_frames=tuple(data.get("chunk_frames", ())),
+                       max_frames=data.get("max_frames"),
+                       # Exports before the rename called it chunk_frames: they still load.
+                       signature_frames=tuple(data.get("signature_frames", data.get("chunk_frames", ()))),
                        consistency=_build(Consistency, data.get("consistency") or {}, "consistency"))
         except (ConfigError, TypeError, ValueError) as e:
             raise MetadataError(f"{source}: {e}") from None

@@ -30,6 +30,7 @@ import numpy as np
 from wavegrad_tf import hardware, mel as mel_lib
 from wavegrad_tf.runtime import Metadata, MetadataError, PositionalNoise, Vocoder
 from wavegrad_tf.runtime.metadata import FILENAME
+from wavegrad_tf.vocoders.source import ModelSource
 
 # Ops that mean a graph needs TensorFlow (Flex) or kept variables instead of constants.
 FORBIDDEN_OPS = ("FlexDelegate", "DELEGATE", "CUSTOM", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE")
@@ -119,12 +120,12 @@ class LiteRTVocoder(Vocoder):
         # The only reference to the native objects: dropped together, with their teardown log captured.
         self._native = [compile_model(path, threads), {}]
         weakref.finalize(self, _release, self._native)
-        signatures = self.model.get_signature_list()
+        signatures = self.compiled.get_signature_list()
         sizes = tuple(sorted(int(k.split("_")[1]) for k in signatures if k.startswith("frames_")))
-        if not sizes or sizes != tuple(self.metadata.chunk_frames):
-            raise MetadataError(f"{meta_path}: lists chunk sizes {list(self.metadata.chunk_frames)}, but {path.name} "
+        if not sizes or sizes != tuple(self.metadata.signature_frames):
+            raise MetadataError(f"{meta_path}: lists signature sizes {list(self.metadata.signature_frames)}, but {path.name} "
                                 f"has signatures {sorted(signatures)}: the two come from different exports")
-        n_mels = int(self.model.get_input_tensor_details(f"frames_{sizes[0]}")["mel"]["shape"][-1])
+        n_mels = int(self.compiled.get_input_tensor_details(f"frames_{sizes[0]}")["mel"]["shape"][-1])
         if n_mels != self.metadata.audio.n_mels:
             raise MetadataError(f"{meta_path}: says {self.metadata.audio.n_mels} mel bins, but {path.name} takes "
                                 f"{n_mels}: the two come from different exports")
@@ -141,7 +142,8 @@ class LiteRTVocoder(Vocoder):
         return self.sizes[-1]
 
     @property
-    def model(self):
+    def compiled(self):
+        """LiteRT's CompiledModel of the file."""
         return self._native[0]
 
     def _buffers(self, size: int):
@@ -149,10 +151,10 @@ class LiteRTVocoder(Vocoder):
         buffers = self._native[1]
         if size not in buffers:
             key = f"frames_{size}"
-            index = self.model.get_signature_index(key)
-            names = self.model.get_signature_list()[key]["inputs"]
-            inputs = dict(zip(names, self.model.create_input_buffers(index)))
-            buffers[size] = index, inputs, self.model.create_output_buffers(index)
+            index = self.compiled.get_signature_index(key)
+            names = self.compiled.get_signature_list()[key]["inputs"]
+            inputs = dict(zip(names, self.compiled.create_input_buffers(index)))
+            buffers[size] = index, inputs, self.compiled.create_output_buffers(index)
         return buffers[size]
 
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
@@ -167,5 +169,25 @@ class LiteRTVocoder(Vocoder):
             index, inputs, outputs = self._buffers(size)
             inputs["mel"].write(padded)
             inputs["noise"].write(drawn)
-            self.model.run_by_index(index, list(inputs.values()), outputs)
+            self.compiled.run_by_index(index, list(inputs.values()), outputs)
             return outputs[0].read(size * hop, np.float32)[:frames * hop]
+
+
+class TFLiteSource(ModelSource):
+    kind = "tflite"
+    description = "a .tflite file (export.tflite's, its wavegrad.json beside it)"
+    options = ("threads",)
+
+    @classmethod
+    def claim(cls, spec: str, flag: str):
+        return cls(spec, flag) if Path(spec).suffix == ".tflite" else None
+
+    @property
+    def audio_cfg(self):
+        path = Path(self.spec)
+        if path.is_file():
+            check_tflite_file(path)
+        return Metadata.load(path.parent / FILENAME).audio
+
+    def load(self, threads=None, **others) -> LiteRTVocoder:
+        return LiteRTVocoder(self.spec, threads)

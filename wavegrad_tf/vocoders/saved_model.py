@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
-import tensorflow as tf
 
 from wavegrad_tf import hardware
+from wavegrad_tf.errors import UserError
 from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
 from wavegrad_tf.runtime.metadata import FILENAME
+from wavegrad_tf.vocoders.source import ModelSource
 
 
 class SavedModelVocoder(Vocoder):
     def __init__(self, path: str | os.PathLike):
-        """`path`: a version folder (`wavegrad_tf.vocoders.version_folder` finds a model folder's highest)."""
+        """`path`: a version folder (`version_folder` finds a model folder's highest)."""
+        import tensorflow as tf
+
         path = Path(path)
         self.metadata = Metadata.load(path / "assets.extra" / FILENAME)
         self.chunk_frames = min(self.chunk_frames, self.metadata.max_frames or self.chunk_frames)
@@ -27,3 +31,36 @@ class SavedModelVocoder(Vocoder):
         frames = len(mel)
         return self._vocode(mel=mel[None], lengths=np.array([frames], np.int32), noise=noise.per_step(
             self.metadata.iterations, start_sample, frames * self.metadata.audio.hop_length))["audio"].numpy()[0]
+
+
+def version_folder(path: str | os.PathLike, flag: str = "--model") -> Path:
+    """A SavedModel version folder, or a model folder's highest version (what TF Serving serves)."""
+    path = Path(path)
+    if (path / "saved_model.pb").exists():
+        return path
+    versions = sorted((p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists()),
+                      key=lambda p: int(p.name)) if path.is_dir() else []
+    if not versions:
+        raise UserError(f"{flag} {path}: a folder with no config.yaml (training run), no saved_model.pb and no "
+                        "numbered version folder holding one (SavedModel)")
+    return versions[-1]
+
+
+class SavedModelSource(ModelSource):
+    kind = "saved_model"
+    description = "a SavedModel folder (export.saved_model's, or one version of it)"
+
+    @classmethod
+    def claim(cls, spec: str, flag: str) -> Optional["SavedModelSource"]:
+        return cls(spec, flag) if Path(spec).is_dir() else None
+
+    @property
+    def folder(self) -> Path:
+        return version_folder(self.spec, self.flag)
+
+    @property
+    def audio_cfg(self):
+        return Metadata.load(self.folder / "assets.extra" / FILENAME).audio
+
+    def load(self, **options) -> SavedModelVocoder:
+        return SavedModelVocoder(self.folder)

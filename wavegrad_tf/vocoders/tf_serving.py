@@ -19,6 +19,7 @@ import numpy as np
 
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
+from wavegrad_tf.vocoders.source import ModelSource
 
 PATTERNS = {"rest": re.compile(r"^https?://[^/]+/v1/models/[^/:]+(/versions/\d+)?/?$"),
             "grpc": re.compile(r"^grpc://(?P<server>[^/]+)/(?P<model>[^/:]+)$")}
@@ -26,10 +27,6 @@ PATTERNS = {"rest": re.compile(r"^https?://[^/]+/v1/models/[^/:]+(/versions/\d+)
 
 class ServingError(UserError):
     """The server refused a request or cannot be reached; the message is the server's."""
-
-
-def is_serving_url(spec: str) -> bool:
-    return str(spec).startswith(("http://", "https://", "grpc://"))
 
 
 DEFAULT_TIMEOUT = 60.0  # seconds one request may take (--timeout)
@@ -150,3 +147,32 @@ class ServingVocoder(Vocoder):
         if not np.isfinite(audio).all():
             raise ServingError(f"{self.url}: the reply's audio holds NaN or inf")
         return audio[0]
+
+
+class ServingSource(ModelSource):
+    """Only the server knows the model's features: they are asked for once, with the vocoder that `load` returns."""
+
+    kind = "tf_serving"
+    description = "a TF Serving URL (http://HOST:PORT/v1/models/NAME or grpc://HOST:PORT/NAME)"
+    options = ("timeout",)
+
+    def __init__(self, spec: str, flag: str = "--model"):
+        super().__init__(spec, flag)
+        self._vocoder, self.timeout = None, DEFAULT_TIMEOUT
+
+    @classmethod
+    def claim(cls, spec: str, flag: str):
+        return cls(spec, flag) if spec.startswith(("http://", "https://", "grpc://")) else None
+
+    def check(self, timeout=None, **options) -> None:
+        super().check(**options)
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout  # what asking for the features waits
+
+    @property
+    def audio_cfg(self):
+        return self.load().metadata.audio
+
+    def load(self, timeout=None, **others) -> ServingVocoder:
+        if self._vocoder is None:
+            self._vocoder = ServingVocoder(self.spec, self.timeout if timeout is None else timeout)
+        return self._vocoder

@@ -1,0 +1,132 @@
+"""TFLite / LiteRT graphs of a trained model (`python -m export.tflite` is the command line): the sampler
+unrolled, builtin ops only, batch 1, static shapes.
+
+An export folder holds <variant>.tflite for float32, float16 (weights), dynamic_int8 (weights) and full_int8
+(weights and activations, calibrated on real training mels), and wavegrad.json (`wavegrad_tf.runtime.Metadata`:
+features, schedule, signature sizes). Each file has one signature per frame count, `frames_<n>`: mel
+[1, n, n_mels] and noise [steps, 1, n * hop] -> audio [1, n * hop], sharing one set of weights. Every shape is
+static, so the converter folds dilated convolutions into CONV_2D and the interpreter plans all memory in one arena
+per signature; the white noise is an input (the runner draws it, the graph shapes it by the prior), so every op
+runs in XNNPACK and output is reproducible.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from wavegrad_tf.errors import UserError
+from wavegrad_tf.runs import Run
+
+VARIANTS = ("float32", "float16", "dynamic_int8", "full_int8")
+# Full int8 quantizes the consistency projection too, and cannot hold it: spectral magnitudes span 1e-5 to 1e2,
+# and TFLite's int8 division faults on a divisor that rounds to zero. It is exported without one.
+FLOAT_PROJECTION_VARIANTS = ("float32", "float16", "dynamic_int8")
+SIGNATURE_FRAMES = (80, 128, 256)
+
+
+def signature(frames: int) -> str:
+    return f"frames_{frames}"
+
+
+def _saved_model(network, cfg, metadata, directory: str) -> str:
+    import keras
+
+    from export import graphs
+
+    archive = keras.export.ExportArchive()
+    archive.track(network)
+    for frames in metadata.signature_frames:
+        archive.add_endpoint(signature(frames), graphs.on_device_function(network, cfg, metadata, frames))
+    archive.write_out(directory, verbose=False)
+    return directory
+
+
+def _convert(saved_model_dir: str, keys, variant: str, calibration=None) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(keys))
+    # Builtins only: the LiteRT interpreter cannot run Flex (SELECT_TF_OPS) graphs.
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant == "full_int8":
+        converter.representative_dataset = calibration
+    return converter.convert()
+
+
+def calibration_samples(run: Run, metadata, audio_dir=None, per_size: int = 8):
+    """(signature, inputs) pairs from real speech for full_int8: mels of each signature's length with the white
+    noise the runner would draw, from `audio_dir` or the run's training audio."""
+    import numpy as np
+
+    from wavegrad_tf.audio import list_audio_files, load_audio
+    from wavegrad_tf.mel import log_mel_spectrogram
+    from wavegrad_tf.runtime import PositionalNoise
+
+    audio_cfg = metadata.audio
+    files = list_audio_files(audio_dir, "--calibration_audio") if audio_dir else run.training_files()
+    mels = np.concatenate([log_mel_spectrogram(load_audio(f, audio_cfg.sample_rate), audio_cfg, use_tf=False)
+                           for f in files[:40]])
+    noise, hop, out = PositionalNoise(0), audio_cfg.hop_length, []
+    for frames in metadata.signature_frames:
+        starts = np.linspace(0, len(mels) - frames, per_size).astype(int)
+        out += [(signature(frames), {"mel": mels[None, s:s + frames],
+                                     "noise": noise.per_step(metadata.iterations, s * hop, frames * hop)})
+                for s in starts]
+    return out
+
+
+def planned_metadata(run, schedule=None, signature_frames=SIGNATURE_FRAMES, consistency: Optional[dict] = None):
+    """The wavegrad.json an export of `run` with these settings writes (what a served copy must equal)."""
+    from wavegrad_tf import schedules
+    from wavegrad_tf.config import Consistency
+    from wavegrad_tf.runtime import Metadata, Vocoder
+
+    run = Run.open(run)
+    try:
+        signature_frames = tuple(sorted({int(n) for n in signature_frames}))
+    except (TypeError, ValueError):
+        raise UserError(f"--signature_frames {list(signature_frames)}: expected whole numbers of frames") from None
+    least = 2 * Vocoder.overlap_frames + 1
+    if not signature_frames or signature_frames[0] < least:
+        raise UserError(f"--signature_frames {list(signature_frames)}: expected sizes of at least {least} frames (the "
+                        f"runner overlaps chunks by {Vocoder.overlap_frames})")
+    cfg = run.config
+    return Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
+                    signature_frames=signature_frames, consistency=Consistency.of(cfg, **(consistency or {})))
+
+
+def export_tflite(run, output, variants=None, schedule=None, signature_frames=SIGNATURE_FRAMES,
+                  calibration_audio=None, consistency: Optional[dict] = None) -> dict:
+    """Writes the .tflite files and wavegrad.json into `output`, replacing it whole (an earlier export there is
+    removed, anything else is refused); returns {variant: path}. `variants` default: every variant that can hold
+    the config's consistency projection."""
+    from export import check_replaceable, swap_in
+
+    unknown = [v for v in variants or () if v not in VARIANTS]
+    if unknown:
+        raise UserError(f"--variants: {unknown} not among {VARIANTS}")
+    output = Path(output)
+    check_replaceable(output)
+    run = Run.open(run)
+    metadata = planned_metadata(run, schedule, signature_frames, consistency)
+    projected = metadata.consistency.kind != "none"
+    variants = tuple(variants or (FLOAT_PROJECTION_VARIANTS if projected else VARIANTS))
+    if projected and "full_int8" in variants:
+        raise UserError(f"--variants full_int8: full int8 cannot hold the {metadata.consistency.kind} consistency "
+                        "projection (spectral magnitudes span 1e-5 to 1e2); export it into a folder of its own with "
+                        "--consistency none")
+    network = run.load_network()
+    keys = [signature(n) for n in metadata.signature_frames]
+    # The folder is replaced whole: its files always come from one export (one schedule, one set of signatures).
+    with swap_in(output) as fresh, tempfile.TemporaryDirectory() as tmp:
+        saved = _saved_model(network, run.config, metadata, f"{tmp}/sampler")
+        samples = calibration_samples(run, metadata, calibration_audio) if "full_int8" in variants else []
+        for variant in variants:
+            (fresh / f"{variant}.tflite").write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
+        metadata.save(fresh)
+    return {variant: output / f"{variant}.tflite" for variant in variants}

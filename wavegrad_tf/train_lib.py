@@ -1,0 +1,129 @@
+"""Training a run (`python -m wavegrad_tf.train` is the command line): every setting checked before TensorFlow
+loads and before anything is written, then the corpus prepared and the `Trainer` run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from wavegrad_tf.errors import UserError
+
+
+def measure_prior(cfg, clips):
+    """`cfg` with what its prior measures on the training clips (PriorGrad's and SpecGrad's energy normaliser)."""
+    from wavegrad_tf import data, priors
+
+    measured = priors.prior_for(cfg).measured(lambda: data.energy_max(clips, cfg))
+    if measured.diffusion.prior_energy_max != cfg.diffusion.prior_energy_max:
+        print(f"{cfg.diffusion.prior}: largest training frame energy {measured.diffusion.prior_energy_max:.4g}",
+              flush=True)
+    return measured
+
+
+def check_cluster(strategy_name: str, tpu: str = "", cpu_replicas: int = 0) -> None:
+    """The distribution flags and TF_CONFIG, checked before anything loads: TensorFlow would fail on them later,
+    after the corpus is decoded, with a traceback."""
+    if strategy_name == "tpu" and not tpu:
+        raise UserError("--strategy tpu: expected --tpu NAME (the TPU's name or grpc:// address)")
+    if cpu_replicas < 0:
+        raise UserError(f"--cpu_replicas {cpu_replicas}: expected >= 0")
+    if strategy_name != "multi_worker":
+        return
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise UserError("--strategy multi_worker: TF_CONFIG is not set; expected the cluster as JSON "
+                        '({"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}})')
+    try:
+        spec = json.loads(text)
+        cluster, task = spec["cluster"], spec["task"]
+        members = cluster[task["type"]]
+        index = task["index"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"TF_CONFIG: expected JSON with cluster and task (type, index); {type(e).__name__}: "
+                        f"{str(e)[:80]}") from None
+    if not isinstance(index, int) or not 0 <= index < len(members):
+        raise UserError(f"TF_CONFIG: task index {index!r} for the {len(members)} {task['type']} address(es) listed")
+
+
+def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = None, overrides=(),
+        strategy_name: str = "default", tpu: str = "", cache_dir: str | None = None,
+        init_from: str | None = None, cpu_replicas: int = 0) -> dict:
+    """Trains to `steps`; returns the last logged metrics. The library entry point behind the CLI."""
+    from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files
+    from wavegrad_tf.config import load_config
+    from wavegrad_tf.runs import Run
+
+    # Everything a user can get wrong is checked before TensorFlow loads and before anything is written.
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UserError(f"--steps {steps}: expected a whole number >= 1")
+    check_cluster(strategy_name, tpu, cpu_replicas)
+    initial_run = None
+    if init_from is not None:
+        from wavegrad_tf.vocoders import resolve
+
+        initial_run = resolve(init_from, "--init_from", kinds=("run",)).run
+        if not initial_run.pretrained and not list((initial_run.folder / "checkpoints").glob("ckpt-*.index")):
+            raise UserError(f"--init_from {init_from}: has a config.yaml but no weights (no checkpoints/ckpt-* and no "
+                            "weights.npz)")
+    cfg = load_config(config or (initial_run.folder / "config.yaml" if initial_run else "demo"), list(overrides))
+    if initial_run is not None:
+        # The average starts from the model's averaged weights: no random initialisation for a ramp to forget.
+        # The precision the model trained in was its machine's choice: this one decides its own.
+        precision = cfg.train.precision if config or _overrides("train.precision", overrides) else "auto"
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_ramp=False, precision=precision))
+    replicas = cpu_replicas or 1
+    if cfg.train.batch_size % replicas:
+        raise UserError(f"--cpu_replicas {cpu_replicas}: train.batch_size {cfg.train.batch_size} does not split into "
+                        f"{replicas} equal parts; expected a divisor of it")
+    stored = Run(model_dir, flag="--model_dir")
+    # (the run continued, what it is, how its accepted changes are announced): checked now, announced below
+    continued = [(initial_run, f"--init_from {init_from}", "fine-tuning with")] if initial_run is not None else []
+    if stored.exists:  # a resume
+        continued.append((stored, "the run", "resuming with"))
+    for previous, what, _ in continued:
+        previous.continued_config(cfg, what)
+    data_dir = data_dir or DEMO_CORPUS
+    list_audio_files(data_dir)
+
+    from wavegrad_tf import data, hardware
+    from wavegrad_tf.model import checkpoint_variables
+    from wavegrad_tf.trainer import Trainer, choose_precision, make_strategy, writer_folder
+
+    hardware.configure_tensorflow()
+    strategy = make_strategy(strategy_name, tpu)
+    with Run(writer_folder(model_dir, strategy), flag="--model_dir").lock():  # one training process per folder
+        cfg = choose_precision(cfg, tpu=strategy_name == "tpu")
+        for previous, what, announce in continued:
+            cfg, changes = previous.continued_config(cfg, what)
+            for change in changes:
+                print(f"{announce} {change}", flush=True)
+        corpus = data.prepare_corpus(data_dir, cfg, cache_dir or Path(model_dir) / "audio_cache")
+        print(corpus.summary(), flush=True)
+        for path, reason in corpus.skipped.items():
+            print(f"  skipped {path}: {reason}", flush=True)
+        train, val = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
+        if not train:
+            raise UserError(f"--data_dir {data_dir}: no usable training audio ({corpus.summary()}); the run in "
+                            f"{model_dir} was not started")
+        cfg = measure_prior(cfg, train)
+        trainer = Trainer(cfg, model_dir, strategy)
+        if initial_run is not None and trainer.global_step == 0:
+            print(f"starting from the weights of {initial_run.restore_weights(trainer.network)}", flush=True)
+            for path, var in trainer.ema.items():
+                var.assign(checkpoint_variables(trainer.network)[path])
+        if trainer.global_step > steps:
+            raise UserError(f"--steps {steps}: the run in {model_dir} is already at step {trainer.global_step}; "
+                            "expected a larger --steps to train further")
+        # the run starts: its state may change
+        trainer.run.save_split([c.source for c in train], [c.source for c in val], corpus.skipped)
+        if trainer.global_step == steps:
+            print(f"{model_dir} is already at step {steps}: nothing to train", flush=True)
+        print(f"{cfg.name}: {trainer.network.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
+              f"{len(train)} training / {len(val)} validation pieces", flush=True)
+        return trainer.fit(train, val, steps)
+
+
+def _overrides(field: str, overrides) -> bool:
+    return any(text.split("=", 1)[0].strip() == field for text in overrides)
