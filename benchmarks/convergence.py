@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wavegrad_tf.runs import Run  # noqa: E402  (after the path)
+
 TODAY = ["model.mel_mean=0", "model.mel_std=1", "model.init=glorot", "train.ema_decay=0",
          "diffusion.prior=standard", "train.precision=float32", "train.warmup_steps=0", "train.lr_half_life=0"]
 SCALED = ["model.mel_mean=-5", "model.mel_std=2.5", "model.init=fan_in"]
@@ -77,7 +79,7 @@ def write_json(path: Path, value) -> None:
 def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: float, state: dict) -> dict:
     """Trains the run from its state until the counted CPU time reaches `until_cpu`; returns the new state."""
 
-    from wavegrad_tf import data, train
+    from wavegrad_tf import data, train_lib
     from wavegrad_tf.audio import DEMO_CORPUS
     from wavegrad_tf.config import load_config
     from wavegrad_tf.trainer import Trainer
@@ -93,9 +95,9 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
     cfg = load_config(config, overrides)
     corpus = data.prepare_corpus(data_dir or DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
     clips, held_out = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
-    cfg = train.measure_prior(cfg, clips)
+    cfg = train_lib.measure_prior(cfg, clips)
     trainer = Trainer(cfg, run)
-    data.save_split(run / "data_split.json", corpus, clips, held_out)
+    Run(run).save_split([c.source for c in clips], [c.source for c in held_out], corpus.skipped)
     batches = iter(data.dataset(clips, cfg, cfg.train.batch_size, seed=cfg.train.seed + trainer.global_step))
     float(trainer.train_step(next(batches))[0])  # traces the step: not counted
     start, spent = cpu_seconds(), state["cpu_seconds"]
@@ -106,11 +108,11 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
 
 
 def evaluate_run(run: str, output: str, files: list, consistency: str = "none") -> dict:
-    from wavegrad_tf import evaluate
+    from wavegrad_tf import evaluate_lib
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
     vocoder = KerasVocoder.from_run(run, schedule=SCHEDULE, consistency={"kind": consistency})
-    results = evaluate.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
+    results = evaluate_lib.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
     return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
 
 
@@ -174,7 +176,7 @@ def lmnt_train_segment(run: str, config: str, overrides: list, data_dir, until_c
         learner.load_state_dict(torch.load(run / f"weights-{state['steps']}.pt", weights_only=False))
     corpus = data.prepare_corpus(data_dir or DEMO_CORPUS, cfg, run.parent / f"cache-{cfg.audio.sample_rate}")
     clips, held_out = data.split(corpus.clips, cfg.train.validation_fraction, cfg.train.seed)
-    data.save_split(run / "data_split.json", corpus, clips, held_out)
+    Run(run).save_split([c.source for c in clips], [c.source for c in held_out], corpus.skipped)
     batches = iter(data.dataset(clips, cfg, cfg.train.batch_size, seed=cfg.train.seed + learner.step))
 
     def step():
@@ -221,12 +223,12 @@ class LmntVocoder:
 
 
 def evaluate_lmnt(run: str, output: str, files: list, config: str, overrides: list, steps: int) -> dict:
-    from wavegrad_tf import evaluate, schedules
+    from wavegrad_tf import evaluate_lib, schedules
     from wavegrad_tf.config import load_config
 
     cfg = load_config(config, overrides)
     vocoder = LmntVocoder(Path(run) / f"weights-{steps}.pt", cfg.audio, schedules.get_schedule(SCHEDULE))
-    results = evaluate.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
+    results = evaluate_lib.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
     return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
 
 
@@ -250,8 +252,7 @@ def evaluation_sets(output: Path, args) -> dict:
     the same split), spread over them; and `unseen`, as many from --unseen_dir (a voice never trained on)."""
     from wavegrad_tf.audio import list_audio_files
 
-    sets = {"held_out": spread(json.loads(next(output.glob("*/run/data_split.json")).read_text())["validation"],
-                               args.eval_files)}
+    sets = {"held_out": spread(Run(next(output.glob("*/run/data_split.json")).parent).held_out_files(), args.eval_files)}
     if args.unseen_dir:
         sets["unseen"] = spread([str(p) for p in list_audio_files(args.unseen_dir)], args.eval_files)
     return sets

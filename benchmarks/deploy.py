@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from wavegrad_tf import hardware  # noqa: E402  (after the path)
+from wavegrad_tf.runs import Run  # noqa: E402
 
 WORKER = r"""
 import json, statistics, sys, time
@@ -46,7 +47,7 @@ def peak_rss_mb():
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
-kind, model, mel_path, repeats, out_path, threads, first, largest, blocks = sys.argv[1:10]
+kind, model, mel_path, repeats, out_path, threads, first, largest, blocks, consistency = sys.argv[1:11]
 repeats, threads, first, largest, blocks = int(repeats), int(threads), int(first), int(largest), int(blocks)
 mel = np.load(mel_path)
 start = time.perf_counter()
@@ -54,7 +55,8 @@ if kind.startswith("keras"):
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
-    vocoder = KerasVocoder.from_run(model, precision=kind.split(":")[1])
+    vocoder = KerasVocoder.from_run(model, precision=kind.split(":")[1],
+                                    consistency={"kind": consistency} if consistency else None)
 elif kind == "saved_model":
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -122,6 +124,7 @@ def random_base_run(folder: Path) -> Path:
     cfg = load_config("base", ["diffusion.prior=priorgrad", "diffusion.prior_energy_max=7.0", "model.init=fan_in",
                                "model.mel_mean=-5", "model.mel_std=2.5"])
     trainer = Trainer(cfg, folder)
+    trainer.run.save_config(trainer.cfg)
     trainer.manager.save(checkpoint_number=1)
     return folder
 
@@ -132,9 +135,9 @@ def speech_mel(model: str, cfg, seconds: float):
     from wavegrad_tf import mel as mel_lib
     from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files, load_audio
 
-    split = Path(model) / "data_split.json"
-    files = (json.loads(split.read_text())["validation"] + json.loads(split.read_text())["train"]
-             if split.exists() else list_audio_files(DEMO_CORPUS))
+    run = Run.open(model)
+    files = (run.held_out_files() + run.training_files() if (run.folder / "data_split.json").exists()
+             else list_audio_files(DEMO_CORPUS))
     pieces, total = [], 0
     for path in files:
         pieces.append(load_audio(path, cfg.audio.sample_rate))
@@ -155,6 +158,8 @@ def main():
     parser.add_argument("--threads", type=int, default=hardware.usable_cpus())
     parser.add_argument("--chunk_frames", type=int, default=None, help="Frames per chunk after the first, on every "
                         "path; default: the export's largest signature. A smaller one bounds memory.")
+    parser.add_argument("--consistency", default=None, help="The sampler's projection in every artefact (none, mel, "
+                        "gla, gla_once); default: the model's. Full int8 is exported only with none.")
     parser.add_argument("--measure", default="table", help="table (every artefact), long (10 s and 10 minutes "
                         "streamed through the TFLite dynamic int8 runner, one pass each: memory against length), "
                         "or both: table,long.")
@@ -163,22 +168,23 @@ def main():
     if not measures or measures - {"table", "long"}:
         parser.error(f"--measure: expected table, long or table,long, got {args.measure!r}")
 
-    from export.saved_model import export_saved_model
-    from export.tflite import CHUNK_FRAMES, VARIANTS, export_tflite
-    from wavegrad_tf import mel as mel_lib, pretrained, runs
+    from export.saved_model_lib import export_saved_model
+    from export.tflite_lib import SIGNATURE_FRAMES, VARIANTS, export_tflite
+    from wavegrad_tf import mel as mel_lib
     from wavegrad_tf.metrics import multi_resolution_stft_distance
 
-    work = Path(args.work) / Path(args.model).name
+    work = Path(args.work) / (Path(args.model).name + (f"-{args.consistency}" if args.consistency else ""))
+    consistency = {"kind": args.consistency} if args.consistency else None
     work.mkdir(parents=True, exist_ok=True)
-    model = str(random_base_run(work / "run") if args.model == "base-random" else pretrained.resolve(args.model))
-    cfg = runs.read_config(model)
+    model = str(random_base_run(work / "run") if args.model == "base-random" else Run.open(args.model).folder)
+    cfg = Run.open(model).config
     if not (work / "saved_model").exists():
-        export_saved_model(model, work / "saved_model", "wavegrad", 1)
+        export_saved_model(model, work / "saved_model", "wavegrad", 1, consistency=consistency)
     if not (work / "tflite" / "wavegrad.json").exists():
-        export_tflite(model, work / "tflite",
-                      calibration_audio=None if (Path(model) / "data_split.json").exists() else
+        export_tflite(model, work / "tflite", consistency=consistency,
+                      calibration_audio=None if (Run.open(model).folder / "data_split.json").exists() else
                       str(ROOT / "wavegrad_tf" / "demo_data" / "speech"))
-    chunk_frames = args.chunk_frames or CHUNK_FRAMES[-1]
+    chunk_frames = args.chunk_frames or SIGNATURE_FRAMES[-1]
     mel, speech = speech_mel(model, cfg, args.seconds)
     np.save(work / "mel.npy", mel)
     seconds = len(mel) * cfg.audio.hop_length / cfg.audio.sample_rate
@@ -187,16 +193,20 @@ def main():
     def measure(kind, path, mel_file, repeats=args.repeats, blocks=1):
         out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), str(mel_file), str(repeats),
                               str(work / "audio.npy"), str(args.threads),
-                              str(CHUNK_FRAMES[0]), str(chunk_frames), str(blocks)], capture_output=True, text=True,
+                              str(SIGNATURE_FRAMES[0]), str(chunk_frames), str(blocks), args.consistency or ""],
+                             capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode:
             raise RuntimeError(f"{kind} failed:\n{out.stderr[-3000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1]), np.load(work / "audio.npy")
 
+    # bfloat16 only where the CPU computes it: emulated, it is 6x slower (docs/training.md) and tells nothing new.
+    native_bfloat16 = hardware.this_machine().native_bfloat16
     artefacts = {"Keras float32 (TF graph)": ("keras:float32", model),
-                 "Keras bfloat16 (TF graph)": ("keras:bfloat16", model),
+                 **({"Keras bfloat16 (TF graph)": ("keras:bfloat16", model)} if native_bfloat16 else {}),
                  "SavedModel": ("saved_model", work / "saved_model" / "wavegrad" / "1"),
-                 **{f"TFLite {v}": ("tflite", work / "tflite" / f"{v}.tflite") for v in VARIANTS}}
+                 **{f"TFLite {v}": ("tflite", work / "tflite" / f"{v}.tflite") for v in VARIANTS
+                    if (work / "tflite" / f"{v}.tflite").exists()}}  # no full int8 with a projection (it cannot hold one)
     if "table" in measures:
         rows, reference = [], None
         for name, (kind, path) in artefacts.items():
@@ -214,7 +224,7 @@ def main():
         print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}` on {hardware.this_machine().describe()}: "
               f"{args.model} ({cfg.name}, "
               f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
-              f"{args.threads} threads, medians of {args.repeats}, chunks of {CHUNK_FRAMES[0]} then {chunk_frames} frames\n")
+              f"{args.threads} threads, medians of {args.repeats}, chunks of {SIGNATURE_FRAMES[0]} then {chunk_frames} frames\n")
         print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "
               "| log-mel L1 to speech | MR-STFT to speech |")
         print("|---|---|---|---|---|---|---|---|---|")

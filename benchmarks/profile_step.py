@@ -13,26 +13,15 @@ its flags first: every figure belongs to the CPU it was measured on.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main():
@@ -54,6 +43,7 @@ def main():
     from wavegrad_tf.audio import DEMO_CORPUS
     from wavegrad_tf.config import load_config
     from wavegrad_tf.trainer import Trainer
+    from timing import median_seconds
 
     # The recipe's prior and weight average, as the convergence benchmark's `chosen` trains them.
     cfg = load_config(args.config, [f"train.batch_size={args.batch_size}", f"train.precision={args.precision}",
@@ -67,7 +57,7 @@ def main():
         cfg = trainer.cfg
         batches = iter(data.dataset(corpus.clips, cfg, cfg.train.batch_size, seed=0))
         batch = next(batches)
-        model = trainer.model
+        model = trainer.network
         samples = cfg.train.batch_size * cfg.train.segment_length
 
         @tf.function
@@ -91,10 +81,11 @@ def main():
                 ("full step", lambda: float(trainer.train_step(batch)[0])),
                 ("weight average alone", lambda: average())]
         results = [(name, median_seconds(fn, args.repeats)) for name, fn in rows]
-        trainer._distributed_step = tf.function(trainer._distributed_step_fn, jit_compile=True)
+        jit = Trainer(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, jit_compile=True)),
+                      Path(work) / "run-xla")
         try:
-            results.append(("full step, XLA (jit_compile)", median_seconds(lambda: float(trainer.train_step(batch)[0]),
-                                                                        args.repeats)))
+            results.append(("full step, XLA (train.jit_compile)",
+                             median_seconds(lambda: float(jit.train_step(batch)[0]), args.repeats)))
         except Exception as e:  # XLA may refuse an op: say which, keep the rest
             print(f"XLA: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         full = dict(results)["full step"]

@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--output", default="docs/figures/quality")
     parser.add_argument("--max_files", type=int, default=None)
     args = parser.parse_args()
-    from wavegrad_tf import evaluate, schedules
+    from wavegrad_tf import evaluate_lib, schedules
 
     work = Path(args.model) / "quality"  # each schedule's evaluate output
     rows = {}
@@ -55,7 +55,7 @@ def main():
         cached = work / name / "results.json"
         # Re-use finished evaluations: the 1000-step one takes minutes.
         results = (json.loads(cached.read_text()) if cached.exists() else
-                   evaluate.evaluate(args.model, work / name, schedule=spec, max_files=args.max_files))
+                   evaluate_lib.evaluate(args.model, work / name, schedule=spec, max_files=args.max_files))
         rows[name] = {"steps": len(schedules.get_schedule(spec)), "last": schedules.noise_levels(
             schedules.get_schedule(spec))[-1], **results["mean"]["wavegrad"]}
         baseline = results["mean"]["griffin_lim"]

@@ -4,8 +4,8 @@
 
 Training: audio samples per second through full training steps (forward, backward, Adam, weight average)
 on the config's segment length and batch --batch_size. Vocoding: the 6-iteration real-time factor on 10 s
-of audio in the default 400-frame chunks, and its ratio to 6 bare forward passes over the same 10 s (the
-sampler's and the chunking's overhead). Each is measured in float32 and mixed_bfloat16 in the same run, so
+of audio in the default 400-frame chunks with the config's consistency projection, and its ratio to 6 bare
+forward passes over the same 10 s (the sampler's, the projection's and the chunking's overhead). Each is measured in float32 and mixed_bfloat16 in the same run, so
 the ratio is this CPU's bfloat16 gain. Weights are random: speed does not depend on them.
 """
 
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,22 +23,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from timing import median_seconds  # noqa: E402
+from wavegrad_tf import hardware  # noqa: E402
 from wavegrad_tf.config import load_config  # noqa: E402
 from wavegrad_tf.model import build_model  # noqa: E402
 from wavegrad_tf.trainer import Trainer  # noqa: E402
 from wavegrad_tf.vocoders.checkpoint import KerasVocoder  # noqa: E402
 
 RECIPE = ["diffusion.prior=priorgrad", "diffusion.prior_energy_max=5.0", "train.ema_decay=0.999"]
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing and allocation
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def training_samples_per_second(name: str, precision: str, batch_size: int, repeats: int, workdir: str) -> float:
@@ -54,18 +44,20 @@ def training_samples_per_second(name: str, precision: str, batch_size: int, repe
              "mel": rng.normal(-5, 2, (batch_size, frames, cfg.audio.n_mels)).clip(-11, 1).astype(np.float32),
              "conditioning": rng.uniform(0.1, 1, batch_size).astype(np.float32)}
     batch = {k: tf.constant(v) for k, v in batch.items()}
-    return batch_size * seg / median_time(lambda: float(trainer.train_step(batch)[0]), repeats)
+    return batch_size * seg / median_seconds(lambda: float(trainer.train_step(batch)[0]), repeats)
 
 
 def vocoding(name: str, precision: str, seconds: float, repeats: int) -> tuple[float, float]:
     """(real-time factor of 6 iterations, the same over 6 bare forward passes)."""
     cfg = load_config(name, RECIPE)
-    vocoder = KerasVocoder(cfg, build_model(cfg, dtype={"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision]))
+    network = build_model(cfg, dtype={"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision])
+    vocoder = KerasVocoder(cfg, network)
     frames = int(seconds * cfg.audio.sample_rate) // cfg.audio.hop_length
     mel = np.random.default_rng(0).normal(-5, 2, (frames, cfg.audio.n_mels)).clip(-11, 1).astype(np.float32)
-    sampler = median_time(lambda: vocoder.vocode(mel, seed=0), repeats)
+    sampler = median_seconds(lambda: vocoder.vocode(mel, seed=0), repeats)
     y, m, level = tf.zeros([1, frames * cfg.audio.hop_length]), tf.constant(mel[None]), tf.constant([0.5])
-    bare = median_time(lambda: [vocoder._eps(y, m, level).numpy() for _ in range(6)], repeats)
+    eps = tf.function(lambda y, m, c: network([y, m, c], training=False))
+    bare = median_seconds(lambda: [eps(y, m, level).numpy() for _ in range(6)], repeats)
     audio_seconds = frames * cfg.audio.hop_length / cfg.audio.sample_rate
     return sampler / audio_seconds, sampler / bare
 
@@ -77,8 +69,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"`python benchmarks/speed.py {' '.join(sys.argv[1:])}`: TensorFlow {tf.__version__}, {os.cpu_count()} "
-          f"CPU cores, medians of {args.repeats} runs\n")
+    print(f"`python benchmarks/speed.py {' '.join(sys.argv[1:])}` on {hardware.this_machine().describe()}, "
+          f"{hardware.configure_tensorflow()} threads, TensorFlow {tf.__version__}, medians of {args.repeats} runs\n")
     print(f"| config | precision | training audio samples/s (batch {args.batch_size}) | 6-iteration RTF on "
           f"{args.seconds:g} s | sampler / 6 bare passes |")
     print("|---|---|---|---|---|")
