@@ -158,10 +158,10 @@ def _emulated_bfloat16(what: str) -> str:
 
 
 def recommended_tflite_variant(machine: Machine) -> Choice:
-    """The TFLite file to run on this CPU: the fastest of the files whose audio stays within 4 % of float32's
+    """The TFLite file to run on this CPU: the fastest of the files whose audio stays within 5 % of float32's
     (full int8 is faster still but 9 % away: docs/deployment.md). dynamic_int8 where the CPU has int8 dot products
     (2.2x float32's speed on an AVX-512 VNNI machine), float16 elsewhere (on an AVX2-only CPU dynamic int8 ran
-    1.36x slower than float16, which runs at float32's speed from half the file)."""
+    1.23x slower than float16, which runs at float32's speed from half the file)."""
     if machine.int8_dot_product:
         return Choice("dynamic_int8", "this CPU has int8 dot products")
     return Choice("float16", "this CPU has no int8 dot products: int8 runs no faster than float here")
