@@ -23,10 +23,6 @@ def _sampler(model, cfg, betas, consistency) -> diffusion.Sampler:
     return diffusion.Sampler(lambda y, mel, level: model([y, mel, level], training=False), cfg, betas, consistency)
 
 
-def _drawn(step, batch, start, length):
-    return tf.random.normal(tf.stack([batch, length]))
-
-
 def serving_functions(model, cfg, metadata: Metadata) -> dict:
     """{name: tf.function} for `serving_default` (mel, lengths), `vocode_with_noise` (mel, lengths, noise),
     `mel_from_audio` (audio) and `metadata` (wavegrad.json as a string)."""
@@ -68,10 +64,18 @@ def serving_functions(model, cfg, metadata: Metadata) -> dict:
         # Padded batches: samples past an item's own length are zeroed; audio_lengths says where to trim.
         return {"audio": audio * tf.sequence_mask(samples, tf.shape(audio)[1], tf.float32), "audio_lengths": samples}
 
+    # The sampler is traced once, in a function both vocoding signatures call: tracing it costs about as much as
+    # the rest of the export, and a SavedModel holds one copy of its graph.
+    @tf.function(input_signature=[tf.TensorSpec([None, None, n_mels], tf.float32),
+                                  tf.TensorSpec([steps, None, None], tf.float32)])
+    def sample_with(mel, noise):
+        return sample(mel, lambda step, *_: noise[step - 1])
+
     @tf.function(input_signature=[mel_spec, lengths_spec])
     def vocode(mel, lengths):
         mel = checked(mel, lengths)
-        return padded_output(sample(mel, _drawn), lengths)
+        drawn = tf.random.normal(tf.stack([steps, tf.shape(mel)[0], tf.shape(mel)[1] * hop]))
+        return padded_output(sample_with(mel, drawn), lengths)
 
     @tf.function(input_signature=[mel_spec, lengths_spec, tf.TensorSpec([steps, None, None], tf.float32, name="noise")])
     def vocode_with_noise(mel, lengths, noise):
@@ -81,7 +85,7 @@ def serving_functions(model, cfg, metadata: Metadata) -> dict:
         with tf.control_dependencies([tf.debugging.assert_equal(tf.shape(noise), expected, message=(
                 f"noise: expected [{steps}, batch, frames * {hop}]"))]):
             noise = tf.debugging.check_numerics(noise, "noise: expected finite values")
-        return padded_output(sample(mel, lambda step, *_: noise[step - 1]), lengths)
+        return padded_output(sample_with(mel, noise), lengths)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio")])
     def mel_from_audio(audio):
