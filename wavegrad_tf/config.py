@@ -226,7 +226,8 @@ class TrainConfig:
     # Compile the training step with XLA. Measured on an AVX2 CPU in float32 (docs/training.md): Base's step
     # 17 % faster, the demo network's 50 % slower (its small convolutions gain nothing from fusion).
     jit_compile: bool = False
-    # Every so many steps: a checkpoint (the newest keep_checkpoints kept), a log line, a validation.
+    # Every so many steps: a checkpoint (the newest keep_checkpoints kept), a log line, a validation (also at the
+    # end of a run; validate_every 0: never).
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 100
@@ -236,9 +237,9 @@ class TrainConfig:
 
     def validate(self, hop_length: int, prefix: str = "train") -> None:
         for name in ("batch_size", "learning_rate", "grad_clip_norm", "segment_length",
-                     "checkpoint_every", "keep_checkpoints", "log_every", "validate_every"):
+                     "checkpoint_every", "keep_checkpoints", "log_every"):
             _positive(f"{prefix}.{name}", getattr(self, name))
-        for name in ("warmup_steps", "lr_half_life"):
+        for name in ("warmup_steps", "lr_half_life", "validate_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{prefix}.{name}: expected >= 0, got {getattr(self, name)}")
         if self.precision not in TRAINING_PRECISIONS:
