@@ -168,7 +168,8 @@ def test_evaluator_scores_a_tflite_file_on_an_audio_folder(tflite_dir, tmp_path)
     assert all(0 < r["systems"]["wavegrad"]["stoi"] <= 1 for r in results["files"])
 
 
-@pytest.mark.parametrize("prior, consistency", [("specgrad", "mel"), ("standard", "gla"), ("priorgrad", "gla_once")])
+# With the tiny run's own (priorgrad, mel), tested throughout, every prior and every projection is exported once.
+@pytest.mark.parametrize("prior, consistency", [("specgrad", "gla"), ("standard", "gla_once")])
 def test_each_prior_and_consistency_exports_equal_to_the_keras_sampler(tiny_run, tmp_path, long_mel, prior,
                                                                        consistency):
     """The tiny run's weights under another prior and projection (1 iteration, 1 step): the SavedModel's and the

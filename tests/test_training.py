@@ -35,13 +35,13 @@ def small_corpus(tmp_path_factory):
 
 
 def test_overfits_one_clip(tmp_path):
-    """A tiny model on one clip: loss falls at least 3x in 400 steps, and its 6-step sample is closer to
-    the clip in log-mel L1 than noise of the clip's loudness is."""
+    """A tiny model on one clip: loss falls at least 3x in 300 steps, and its 6-step sample is closer to
+    the clip in log-mel L1 than noise of the clip's loudness is (measured on AVX2: 5.2x, 0.65 of noise's)."""
     cfg = load_config(TINY, ["train.learning_rate=2e-3", "train.segment_length=4000"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:1]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
-    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(400)]
+    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(300)]
     first, last = np.mean(losses[:20]), np.mean(losses[-20:])
     assert last < first / 3, (first, last)
 
@@ -84,6 +84,22 @@ def test_mirrored_two_cpus_equals_one_device(tmp_path, small_corpus):
     assert result["moved"] > 1e-4  # both trainers did update the weights
 
 
+def test_validation_runs_every_validate_every_steps_and_at_the_end(tmp_path, small_corpus):
+    """Validation (off in the tiny config) at steps 2 and 3 of a 3-step run: a finite loss at each noise level and
+    a vocoded clip's log-mel distance, in the returned metrics and in TensorBoard's validation folder."""
+    metrics = train_lib.run(TINY, str(tmp_path / "run"), 3, data_dir=str(small_corpus),
+                            overrides=["train.validate_every=2", "train.log_every=1"])
+    names = ["val_loss_0.1", "val_loss_0.5", "val_loss_0.9", "val_mel_l1"]
+    assert metrics["step"] == 3 and all(0 < metrics[k] < 20 for k in names), metrics
+    logged = {}
+    for path in (tmp_path / "run" / "validation").glob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                logged.setdefault(value.tag, []).append(event.step)
+    assert all(logged[k] == [2, 3] for k in names) and logged["vocoded"] == [2, 3], logged
+
+
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
@@ -121,19 +137,19 @@ def test_multi_worker_two_processes_end_identical(tmp_path, small_corpus):
 def test_killed_run_resumes_from_last_checkpoint(tmp_path, small_corpus):
     model_dir = tmp_path / "run"
     args = [sys.executable, "-m", "wavegrad_tf.train", "--config", TINY, "--data_dir", str(small_corpus),
-            "--model_dir", str(model_dir), "--override", "train.log_every=1", "--override", "train.checkpoint_every=10"]
+            "--model_dir", str(model_dir), "--override", "train.log_every=1", "--override", "train.checkpoint_every=3"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(args + ["--steps", "100000"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     deadline = time.time() + 240
     for line in proc.stdout:
-        if line.startswith("step 35/") or time.time() > deadline:
+        if line.startswith("step 8/") or time.time() > deadline:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
     killed_at = Trainer(Run.open(model_dir).config, model_dir).global_step
-    assert killed_at >= 30 and latest.endswith(f"ckpt-{killed_at}")
+    assert killed_at >= 6 and latest.endswith(f"ckpt-{killed_at}")
 
     out = subprocess.run(args + ["--steps", str(killed_at + 5)], env=env, cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
