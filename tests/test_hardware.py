@@ -153,11 +153,15 @@ def test_a_fine_tuning_decides_its_own_precision(tiny_run, tmp_path, monkeypatch
     assert "precision: float32 (this CPU has no native bfloat16)" in out
     assert "fine-tuning with train.precision: 'mixed_bfloat16' -> 'float32'" in out
     assert yaml.safe_load((tmp_path / "tuned" / "config.yaml").read_text())["train"]["precision"] == "float32"
-    # An explicit request is kept, even where it is slow.
-    train_lib.run(None, str(tmp_path / "forced"), steps=1, init_from=str(source), cache_dir=str(tmp_path / "cache"),
-              overrides=["train.precision=mixed_bfloat16"])
+    # An explicit request is kept, even where it is slow: decided (and printed) before the corpus is read, so a
+    # corpus of one unreadable file stops the run there, before a bfloat16 step is traced, and leaves no folder.
+    (tmp_path / "unreadable").mkdir()
+    (tmp_path / "unreadable" / "a.wav").write_bytes(b"RIFF\0\0not audio")
+    with pytest.raises(UserError, match="no usable training audio"):
+        train_lib.run(None, str(tmp_path / "forced"), steps=1, init_from=str(source), cache_dir=str(tmp_path / "cache"),
+                      data_dir=str(tmp_path / "unreadable"), overrides=["train.precision=mixed_bfloat16"])
     assert "precision: mixed_bfloat16 (as configured)" in capsys.readouterr().out
-    assert yaml.safe_load((tmp_path / "forced" / "config.yaml").read_text())["train"]["precision"] == "mixed_bfloat16"
+    assert not (tmp_path / "forced").exists()
 
 
 def test_demo_config_leaves_the_precision_to_the_machine():

@@ -178,6 +178,7 @@ class Run:
         holder's PID. The lock is the kernel's (flock), so a killed holder leaves none behind."""
         import fcntl
 
+        created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / ".lock"
         with open(path, "a+") as f:
@@ -196,3 +197,6 @@ class Run:
                 yield
             finally:
                 path.unlink(missing_ok=True)  # while still held: nobody else can hold it between the two
+                if created:  # a new run refused before it started leaves no folder (rmdir: only an empty one)
+                    with contextlib.suppress(OSError):
+                        self.folder.rmdir()
