@@ -36,7 +36,7 @@ def small_corpus(tmp_path_factory):
 
 def test_overfits_one_clip(tmp_path):
     """A tiny model on one clip: loss falls at least 3x in 300 steps, and its 6-step sample is closer to
-    the clip in log-mel L1 than noise of the clip's loudness is (measured on AVX2: 5.2x, 0.65 of noise's)."""
+    the clip in log-mel L1 than noise of the clip's loudness is (measured on AVX2: 5.6x, 0.62 of noise's)."""
     cfg = load_config(TINY, ["train.learning_rate=2e-3", "train.segment_length=4000"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:1]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
@@ -201,15 +201,22 @@ def test_xla_step_makes_the_same_update(tmp_path):
 
 def test_bfloat16_steps_stay_finite_and_learn(tmp_path):
     """mixed_bfloat16: bfloat16 compute, float32 weights, no loss scaling needed: 30 steps all applied, all finite,
-    and the loss falls."""
+    and the loss on one fixed batch (its noise and noise levels held, unlike the steps' losses) falls."""
     cfg = load_config(TINY, ["train.precision=mixed_bfloat16", "train.learning_rate=2e-3"])
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:2]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
     assert trainer.network.compute_dtype == "bfloat16" and all(v.dtype == "float32" for v in trainer.network.weights)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
+    fixed = next(batches)
+
+    def fixed_loss():
+        pred = trainer.network([fixed["noisy_audio"], fixed["mel"], fixed["conditioning"]], training=False)
+        return float(tf.reduce_mean(noise_loss(fixed["noise"], pred, trainer.prior, fixed["mel"])))
+
+    before = fixed_loss()
     losses = [float(trainer.train_step(next(batches))[0]) for _ in range(30)]
     assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 30
-    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert fixed_loss() < 0.8 * before, (before, fixed_loss())
 
 
 @pytest.mark.parametrize("ramp", [True, False])
