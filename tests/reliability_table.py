@@ -335,8 +335,8 @@ gRPC a bad input is `INVALID_ARGUMENT` and an unknown signature `FAILED_PRECONDI
 
 KILLS = """## Killed, interrupted, corrupted
 
-- `kill -9` during training (`tests/test_training.py`): checkpoints every 10 steps, killed after step 35; the
-  newest checkpoint on disk is whole (step >= 30), and the restarted run resumes at exactly that step with its
+- `kill -9` during training (`tests/test_training.py`): checkpoints every 3 steps, killed after step 8; the
+  newest checkpoint on disk is whole (step >= 6), and the restarted run resumes at exactly that step with its
   Adam state (optimizer iterations equal the step) and finishes 5 steps later.
 - Ctrl-C during training (`tests/test_reliability.py`): SIGINT 15 steps after resuming a run at step 150, with
   checkpoints only every 1,000 steps; the run finishes the step it is in, saves a checkpoint there, says so,
@@ -365,7 +365,8 @@ GUARDS = """## Nothing lost, nothing wrong reported as right (the second audit)
   when the run starts, a measured normaliser of 0 is refused); `infer` never writes over its `--input` (also
   through `.` or a symlink); a TFLite export replaces its folder whole, so no file of an older export survives
   beside a new wavegrad.json, and a folder holding anything else is refused; one training process per run
-  folder (a kernel lock, `.lock`, holding the PID: a second is refused with it, a killed holder leaves none).
+  folder (a kernel lock, `.lock`, holding the PID: a second is refused with it, a killed holder leaves none); a
+  new run refused before it starts leaves no empty folder.
 - Outputs appear whole or not at all, under names of their own: `infer` writes a unique hidden partial file and
   renames it; exports are written into a fresh folder and renamed into place; SIGTERM is handled like Ctrl-C,
   so those partial files are removed; a disk that is full or a folder that is read-only is one line naming the
