@@ -112,6 +112,7 @@ def _discrete(work, fx):
 TRAIN = ("-m", "wavegrad_tf.train", "--config", "{run}/config.yaml", "--model_dir", "{run}")
 INFER = ("-m", "wavegrad_tf.infer", "--model", "{run}", "--output", "{work}/out.wav")
 EVALUATE = ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output", "{work}/e")
+SEARCH = ("-m", "wavegrad_tf.schedule_search", "--model", "{run}", "--output", "{work}/s")
 CASES = [
     Case("train", "resumes a run with another n_mels", TRAIN + ("--steps", "200", "--override", "audio.n_mels=80"),
          2, "audio.n_mels: 64 -> 80"),
@@ -185,8 +186,7 @@ CASES = [
     Case("evaluate", "asks for a metric that does not exist", ("-m", "wavegrad_tf.evaluate", "--model", "{run}",
                                                                "--output", "{work}/e", "--metrics", "mos"), 2,
          "--metrics: unknown ['mos']"),
-    Case("schedule_search", "asks for 0 iterations", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
-                                                      "--iterations", "0", "--output", "{work}/s"), 2,
+    Case("schedule_search", "asks for 0 iterations", SEARCH + ("--iterations", "0"), 2,
          "--iterations: expected >= 1, got 0"),
     # The second audit (issue 21): data loss, wrong output with success, unsafe paths, unbounded input.
     Case("train", "resumes with a NaN learning rate", TRAIN + ("--steps", "200", "--override", "train.learning_rate=.nan"),
@@ -281,20 +281,14 @@ CASES = [
                                                                         "--output", "{work}/t", "--variants",
                                                                         "full_int8"), 2,
          "--variants full_int8: full int8 cannot hold the mel consistency projection", tensorflow=True),
-    Case("schedule_search", "asks for 0 workers", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
-                                                   "--output", "{work}/s", "--workers", "0"), 2,
-         "--workers: expected >= 1, got 0"),
-    Case("schedule_search", "gives a NaN --clip_seconds", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
-                                                          "--output", "{work}/s", "--clip_seconds", "nan"), 2,
+    Case("schedule_search", "asks for 0 workers", SEARCH + ("--workers", "0"), 2, "--workers: expected >= 1, got 0"),
+    Case("schedule_search", "gives a NaN --clip_seconds", SEARCH + ("--clip_seconds", "nan"), 2,
          "--clip_seconds: expected a positive number, got nan"),
-    Case("schedule_search", "resumes a search whose search.json is damaged", ("-m", "wavegrad_tf.schedule_search",
-                                                                             "--model", "{run}", "--output", "{work}/s",
-                                                                             "--iterations", "2"), 2,
+    Case("schedule_search", "resumes a search whose search.json is damaged", SEARCH + ("--iterations", "2"), 2,
          "search.json is not JSON", lambda w, fx: ((w / "s").mkdir(), (w / "s" / "search.json").write_text("{"))),
     Case("demo", "asks for --steps 0", ("-m", "wavegrad_tf.demo", "--model_dir", "{work}/d", "--steps", "0"), 2,
          "--steps 0: expected a whole number >= 1"),
-    Case("schedule_search", "searches a discrete-index model", ("-m", "wavegrad_tf.schedule_search", "--model", "{run}",
-                                                               "--iterations", "2", "--output", "{work}/s"), 2,
+    Case("schedule_search", "searches a discrete-index model", SEARCH + ("--iterations", "2"), 2,
          "samples only with its training schedule", _discrete),
 ]
 
