@@ -191,9 +191,11 @@ def test_xla_step_makes_the_same_update(tmp_path):
         np.testing.assert_allclose([float(x) for x in got], [float(x) for x in expected], rtol=1e-4)
     # Adam turns a near-zero gradient into a full-size step of either sign, so one weight in thousands may move
     # the other way under XLA's rounding: the updates are compared as a whole, against their own size.
-    paths = sorted(start)
-    moved = np.concatenate([np.ravel(np.asarray(checkpoint_variables(plain.network)[p]) - start[p]) for p in paths])
-    moved_jit = np.concatenate([np.ravel(np.asarray(checkpoint_variables(jit.network)[p]) - start[p]) for p in paths])
+    def update(trainer):
+        weights = checkpoint_variables(trainer.network)
+        return np.concatenate([np.ravel(np.asarray(weights[p]) - start[p]) for p in sorted(start)])
+
+    moved, moved_jit = update(plain), update(jit)
     assert np.linalg.norm(moved) > 2 * cfg.train.learning_rate  # the two steps did change the weights
     assert np.linalg.norm(moved_jit - moved) / np.linalg.norm(moved) < 1e-2  # a wrong update is off by ~1
     assert np.mean(np.isclose(moved_jit, moved, rtol=1e-3, atol=1e-7)) > 0.999
@@ -216,7 +218,8 @@ def test_bfloat16_steps_stay_finite_and_learn(tmp_path):
     before = fixed_loss()
     losses = [float(trainer.train_step(next(batches))[0]) for _ in range(30)]
     assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 30
-    assert fixed_loss() < 0.8 * before, (before, fixed_loss())
+    after = fixed_loss()
+    assert after < 0.8 * before, (before, after)
 
 
 @pytest.mark.parametrize("ramp", [True, False])
