@@ -8,30 +8,45 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
+from typing import Collection
 
 from wavegrad_tf.errors import UserError
+from wavegrad_tf.files import partial_folder
 from wavegrad_tf.runtime.metadata import FILENAME
 
 
-def check_replaceable(target: str | os.PathLike) -> None:
-    """An export may go to `target`: it is new, empty, or an earlier export (it holds wavegrad.json)."""
+def _listing(names, limit: int = 6) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def check_replaceable(target: str | os.PathLike, owned: Collection[str] = ()) -> list[str]:
+    """An export may go to `target`: it is new, empty, or an earlier export: a folder holding wavegrad.json and
+    nothing but the files an export writes (`owned`). Returns what it holds; anything else is refused, naming the
+    files that are not ours (nothing is changed)."""
     target = Path(target)
-    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or (target / FILENAME).exists())):
-        raise UserError(f"--output {target}: exists and is not an earlier export to replace; expected a new folder")
+    if not target.exists():
+        return []
+    if not target.is_dir():
+        raise UserError(f"--output {target}: is a file; expected a folder for the export")
+    held = sorted(p.name + ("/" if p.is_dir() else "") for p in target.iterdir())
+    foreign = [name for name in held if name not in owned and name != FILENAME]
+    if foreign or (held and FILENAME not in held):
+        raise UserError(f"--output {target}: holds {_listing(foreign or held)}, which no export wrote; expected a new "
+                        "folder, an empty one or an earlier export (nothing was changed)")
+    return held
 
 
 @contextlib.contextmanager
-def swap_in(target: str | os.PathLike):
+def swap_in(target: str | os.PathLike, owned: Collection[str] = ()):
     """Yields a fresh folder beside `target`; when the block succeeds it becomes `target` in one rename, so a
-    reader never sees half an export, nor a new file beside an old one. A failed or killed export leaves
-    `target` as it was (a hidden .partial folder beside it is removed on failure). An existing target is replaced
-    whole if it is an earlier export (it holds wavegrad.json) or empty; anything else is refused."""
-    target = Path(target)
-    check_replaceable(target)
+    reader never sees half an export, nor a new file beside an old one. A failed or killed export leaves `target`
+    as it was (its hidden .partial folder is removed on failure, or by the next export if the process was killed).
+    An existing target is replaced only if `check_replaceable` allows it."""
+    target = Path(os.path.abspath(target))  # a path ending in .. names its folder, not a file called '..'
+    check_replaceable(target, owned)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    fresh = partial_folder(target)
     try:
         yield fresh
     except BaseException:
@@ -43,3 +58,18 @@ def swap_in(target: str | os.PathLike):
     os.replace(fresh, target)
     if old:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def added_beside(target: str | os.PathLike):
+    """Yields a fresh folder beside `target`, an earlier export; when the block succeeds each file of it is renamed
+    into `target` (replacing only the files of the same name), so the other files of the export stay."""
+    target = Path(os.path.abspath(target))
+    fresh = partial_folder(target)
+    try:
+        yield fresh
+        for path in sorted(fresh.iterdir()):
+            if path.is_file():
+                os.replace(path, target / path.name)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)

@@ -17,7 +17,8 @@ def define_flags():
     from export.tflite_lib import SIGNATURE_FRAMES, VARIANTS
 
     cli.define_model_flag(kinds=("run",))
-    flags.DEFINE_string("output", "exported/tflite", "Output folder (replaced whole by the new export).")
+    flags.DEFINE_string("output", "exported/tflite", "Output folder: new, or an earlier export (files of the same "
+                        "settings go beside it; other settings replace it whole).")
     flags.DEFINE_list("variants", None, f"Any of {', '.join(VARIANTS)}; default: all of them, but full_int8 only with "
                       "--consistency none (int8 cannot hold the projection).")
     cli.define_schedule_flag()
@@ -30,16 +31,28 @@ def define_flags():
 
 def main(argv):
     del argv
-    from export.tflite_lib import export_tflite
+    from pathlib import Path
 
-    run = cli.model_source(kinds=("run",)).run
+    from export.tflite_lib import export_tflite
     from wavegrad_tf import hardware
 
-    for name, path in export_tflite(run, FLAGS.output, FLAGS.variants, FLAGS.schedule, FLAGS.signature_frames,
-                                    FLAGS.calibration_audio, cli.consistency_flags()).items():
+    run = cli.model_source(kinds=("run",)).run
+    output = Path(FLAGS.output)
+    before = sorted(p.name for p in output.iterdir()) if output.is_dir() else []
+    written = export_tflite(run, FLAGS.output, FLAGS.variants, FLAGS.schedule, FLAGS.signature_frames,
+                            FLAGS.calibration_audio, cli.consistency_flags())
+    for name, path in written.items():
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    gone = [name for name in before if not (output / name).exists()]
+    if gone:
+        print(f"removed the earlier export of other settings: {', '.join(gone)}")
     choice = hardware.recommended_tflite_variant(hardware.this_machine())
-    print(f"for this CPU: {choice.precision}.tflite ({choice.reason}; docs/deployment.md says which file for which CPU)")
+    if choice.precision in written:
+        print(f"for this CPU: {choice.precision}.tflite ({choice.reason}; docs/deployment.md says which file for "
+              "which CPU)")
+    else:
+        print(f"for this CPU: {choice.precision}.tflite would be the one ({choice.reason}), not written here: add it "
+              f"with --variants {choice.precision}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ runs in XNNPACK and output is reproducible.
 
 from __future__ import annotations
 
-import tempfile
+import os
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,8 @@ VARIANTS = ("float32", "float16", "dynamic_int8", "full_int8")
 # and TFLite's int8 division faults on a divisor that rounds to zero. It is exported without one.
 FLOAT_PROJECTION_VARIANTS = ("float32", "float16", "dynamic_int8")
 SIGNATURE_FRAMES = (80, 128, 256)
+# What an export folder may hold beside wavegrad.json: a folder holding anything else is not replaced.
+OWNED = tuple(f"{variant}.tflite" for variant in VARIANTS)
 
 
 def signature(frames: int) -> str:
@@ -102,16 +105,19 @@ def planned_metadata(run, schedule=None, signature_frames=SIGNATURE_FRAMES, cons
 
 def export_tflite(run, output, variants=None, schedule=None, signature_frames=SIGNATURE_FRAMES,
                   calibration_audio=None, consistency: Optional[dict] = None) -> dict:
-    """Writes the .tflite files and wavegrad.json into `output`, replacing it whole (an earlier export there is
-    removed, anything else is refused); returns {variant: path}. `variants` default: every variant that can hold
-    the config's consistency projection."""
-    from export import check_replaceable, swap_in
+    """Writes the .tflite files and wavegrad.json into `output`; returns {variant: path}. Into an earlier export
+    with the same settings the files go beside its others; an earlier export with other settings is replaced whole
+    (a folder's files always come from one schedule and one set of signatures); a folder holding anything an export
+    does not write is refused. `variants` default: every variant that can hold the config's consistency projection."""
+    from export import added_beside, check_replaceable, swap_in
+    from wavegrad_tf.runtime import Metadata
+    from wavegrad_tf.runtime.metadata import FILENAME, MetadataError
 
     unknown = [v for v in variants or () if v not in VARIANTS]
     if unknown:
         raise UserError(f"--variants: {unknown} not among {VARIANTS}")
-    output = Path(output)
-    check_replaceable(output)
+    output = Path(os.path.abspath(output))
+    held = check_replaceable(output, OWNED)
     run = Run.open(run)
     metadata = planned_metadata(run, schedule, signature_frames, consistency)
     projected = metadata.consistency.kind != "none"
@@ -120,13 +126,18 @@ def export_tflite(run, output, variants=None, schedule=None, signature_frames=SI
         raise UserError(f"--variants full_int8: full int8 cannot hold the {metadata.consistency.kind} consistency "
                         "projection (spectral magnitudes span 1e-5 to 1e2); export it into a folder of its own with "
                         "--consistency none")
+    try:
+        same = bool(held) and Metadata.load(output / FILENAME) == metadata
+    except MetadataError:
+        same = False
     network = run.load_network()
     keys = [signature(n) for n in metadata.signature_frames]
-    # The folder is replaced whole: its files always come from one export (one schedule, one set of signatures).
-    with swap_in(output) as fresh, tempfile.TemporaryDirectory() as tmp:
-        saved = _saved_model(network, run.config, metadata, f"{tmp}/sampler")
+    with (added_beside(output) if same else swap_in(output, OWNED)) as fresh:
+        # The intermediate SavedModel lives in the partial folder: an export killed now leaves nothing elsewhere.
+        saved = _saved_model(network, run.config, metadata, str(fresh / ".sampler"))
         samples = calibration_samples(run, metadata, calibration_audio) if "full_int8" in variants else []
         for variant in variants:
             (fresh / f"{variant}.tflite").write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
+        shutil.rmtree(saved)
         metadata.save(fresh)
     return {variant: output / f"{variant}.tflite" for variant in variants}

@@ -109,6 +109,12 @@ def _discrete(work, fx):
     config.write_text(config.read_text().replace("continuous: true", "continuous: false"))
 
 
+def _silent_corpus(work, fx):
+    (work / "silent").mkdir()
+    for name in ("a.wav", "b.wav"):
+        _save_wav(work / "silent" / name, 32000, level=0.0)
+
+
 TRAIN = ("-m", "wavegrad_tf.train", "--config", "{run}/config.yaml", "--model_dir", "{run}")
 INFER = ("-m", "wavegrad_tf.infer", "--model", "{run}", "--output", "{work}/out.wav")
 EVALUATE = ("-m", "wavegrad_tf.evaluate", "--model", "{run}", "--output", "{work}/e")
@@ -190,7 +196,7 @@ CASES = [
          "--iterations: expected >= 1, got 0"),
     # The second audit (issue 21): data loss, wrong output with success, unsafe paths, unbounded input.
     Case("train", "resumes with a NaN learning rate", TRAIN + ("--steps", "200", "--override", "train.learning_rate=.nan"),
-         2, "train.learning_rate: expected a finite number, got nan"),
+         2, "--override train.learning_rate=.nan: train.learning_rate: expected a finite number, got nan"),
     Case("train", "resumes with an infinite noise_scale", TRAIN + ("--steps", "200", "--override", "model.noise_scale=.inf"),
          2, "model.noise_scale: expected a finite number, got inf"),
     Case("train", "resumes with a --data_dir of silent and corrupt files",
@@ -272,7 +278,7 @@ CASES = [
          "--model_name '../../x': expected a plain folder name"),
     Case("export.tflite", "exports into a folder of other files", ("-m", "export.tflite", "--model", "{run}", "--output",
                                                                    "{work}/mine", "--variants", "float16"), 2,
-         "--output {work}/mine: exists and is not an earlier export to replace", _other_files),
+         "--output {work}/mine: holds notes.txt, which no export wrote", _other_files),
     Case("export.tflite", "asks for signatures smaller than the runner's overlap", ("-m", "export.tflite", "--model",
                                                                                    "{run}", "--output", "{work}/t",
                                                                                    "--signature_frames", "50,120"), 2,
@@ -290,13 +296,38 @@ CASES = [
          "--steps 0: expected a whole number >= 1"),
     Case("schedule_search", "searches a discrete-index model", SEARCH + ("--iterations", "2"), 2,
          "samples only with its training schedule", _discrete),
+    # The third audit (issue 29): wrong output with success, tracebacks, unclear messages.
+    Case("schedule_search", "searches with an --audio_dir of silent wavs", SEARCH + ("--audio_dir", "{work}/silent"), 2,
+         "no clip to score among 2 files: each must hold --clip_seconds 1 s of audio that is not silent (skipped 2: "
+         "silent)", _silent_corpus),
+    Case("schedule_search", "asks for --clip_seconds 1e9", SEARCH + ("--clip_seconds", "1e9"), 2,
+         "no clip to score among", tensorflow=True),
+    Case("infer", "asks for 100,000,000 projection iterations", INFER + ("--input", "{speech}",
+                                                                          "--consistency_iterations", "100000000"), 2,
+         "--consistency_iterations: expected a whole number from 1 to 1000, got 100000000"),
+    Case("infer", "vocodes a mel of one frame", INFER + ("--input", "{work}/m.npy"), 0, "wrote",
+         _npy("m.npy", np.full((1, 64), -5.0, "f4")), tensorflow=True),
+    Case("infer (TFLite)", "keeps an incomplete wavegrad.json beside the .tflite",
+         ("-m", "wavegrad_tf.infer", "--model", "{work}/lite/float16.tflite", "--input", "{speech}", "--output",
+          "{work}/o.wav"), 2, "wavegrad.json: expected an object with 'audio' (feature settings) and 'betas'",
+         _tflite_with(lambda m: json.dumps({"audio": m["audio"]}))),
+    Case("infer (TFLite)", "keeps a wavegrad.json whose signature_frames are words beside the .tflite",
+         ("-m", "wavegrad_tf.infer", "--model", "{work}/lite/float16.tflite", "--input", "{speech}", "--output",
+          "{work}/o.wav"), 2, "signature_frames: expected a list of whole numbers >= 1, got 'many'",
+         _tflite_with(lambda m: json.dumps({**m, "signature_frames": "many"}))),
+    Case("evaluate", "writes its --output over a file", EVALUATE[:-1] + ("{work}/f",), 2,
+         "--output {work}/f: is a file; expected a folder", _write("f", b"mine")),
+    Case("export.tflite", "exports into {work}/t/.. (its own scratch folder)",
+         ("-m", "export.tflite", "--model", "{run}", "--output", "{work}/t/.."), 2, "which no export wrote"),
+    *(Case("web", f"asks for --port {port}", ("-m", "wavegrad_tf.web", "--model", "{tflite}", "--port", port), 2,
+           f"--port {port}: expected a port number from 0 (any free one) to 65535") for port in ("-1", "70000")),
 ]
 
 
-def _save_wav(path, samples):
+def _save_wav(path, samples, level=0.1):
     import soundfile as sf
 
-    sf.write(path, np.zeros(samples, "f4") + 0.1, 16000)
+    sf.write(path, np.zeros(samples, "f4") + level, 16000)
 
 
 def fill(text: str, fixtures: dict) -> str:
@@ -313,7 +344,7 @@ def markdown() -> str:
     for case in CASES:
         lines.append(f"| `{case.entry}` | {case.does} | {case.status} | `{case.message}` | "
                      f"{'' if case.tensorflow or case.status == 0 else 'yes'} |")
-    lines += ["", SERVING, "", KILLS, "", GUARDS, ""]
+    lines += ["", SERVING, "", KILLS, "", GUARDS, "", THIRD, ""]
     return "\n".join(lines)
 
 
@@ -375,6 +406,31 @@ GUARDS = """## Nothing lost, nothing wrong reported as right (the second audit)
 - Bounded parsers: a config, schedule or override is at most 1 MB of YAML and 100,000 values once aliases
   are expanded (a 306-byte alias bomb stands for 387 million), `extends:` cycles are named, and values in
   error messages are cut short."""
+
+
+THIRD = """## Nothing deleted that an export did not write, nothing served that is not audio (the third audit)
+
+- Exports own only what they write (`tests/test_data_loss.py`): a folder holding a wavegrad.json beside the
+  user's `notes.txt` and `images/` is refused, naming them, and left byte for byte as it was (it was deleted). An
+  export of the settings already in a folder adds its files beside the others; one of other settings replaces
+  the export whole. The web command never replaces another export: it reuses the variant, adds it beside an
+  export of the same settings, or is refused (it deleted a float32 + float16 export to write dynamic_int8).
+  A partial export's folder carries its writer's PID and holds the intermediate SavedModel: after `kill -9`
+  the next export of the same `--output` removes it, never a live writer's (16 MB stayed in /tmp before).
+  New files and folders get the umask's modes (0644 and 0755 under umask 022; they were 0600 and 0700).
+- Weights that are not finite are refused wherever weights are loaded (`tests/test_wrong_output.py`): the
+  SavedModel and TFLite exporters, the web page's export and `package` name the variable and write nothing.
+- A TF Serving reply is audio only if it is numbers (not JSON booleans, strings or nulls), finite, within the
+  +-8 the sampler bounds its output to, at most what the request can need (1 MB + 32 bytes a sample, not a 3 GB
+  body read whole), within `--timeout` as a whole (a server dripping a byte a second is given up on at the
+  timeout, it was waited on for a minute) and nested no deeper than Python can parse; a `wavegrad.json`, from a
+  file or a server, must have each field of the right type and range (`tests/test_export.py`).
+- The web server answers only requests naming its own host (loopback names, `--host`, `--allowed_hosts`): a page
+  that rebinds its DNS name to 127.0.0.1 gets 403. It serves a fixed set of files (the page, LiteRT.js's built
+  files, the model's two), no listing and no symlink out of `web/`; an idle connection is closed after 30 s and at
+  most 32 are served at once (300 idle ones held 303 threads) (`tests/test_web.py`).
+- A mel of one or two frames vocodes (a regression: the projection's STFT could not reflect 400 samples at each
+  end of 200); the reflection goes on in silence, in the TensorFlow and NumPy twins alike."""
 
 
 if __name__ == "__main__":

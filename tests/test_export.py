@@ -1,4 +1,6 @@
+import contextlib
 import json
+import re
 import subprocess
 
 import numpy as np
@@ -85,6 +87,17 @@ def test_padded_batch_is_trimmed_by_lengths(exported, tiny_model_and_mel):
     audio, lengths = out["audio"].numpy(), out["audio_lengths"].numpy()
     assert lengths.tolist() == [40 * hop, 25 * hop] and audio.shape == (2, 40 * hop)
     assert np.all(audio[1, 25 * hop:] == 0) and np.std(audio[1, :25 * hop]) > 0 and np.std(audio[0, 25 * hop:]) > 0
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_a_request_of_one_or_two_frames_is_vocoded(exported, tiny_model_and_mel, frames):
+    """A regression the third audit found: serving_default failed (InvalidArgumentError in the mel projection's
+    STFT) on 1 or 2 frames, as a run and the pretrained model did."""
+    _, loaded = exported
+    cfg, _, mel = tiny_model_and_mel
+    out = loaded.signatures["serving_default"](mel=tf.constant(mel[None, :frames]), lengths=tf.constant([frames]))
+    audio = out["audio"].numpy()
+    assert audio.shape == (1, frames * cfg.audio.hop_length) and np.isfinite(audio).all()
 
 
 def test_mel_signature_is_the_front_end(exported, speech, tiny_model_and_mel):
@@ -234,8 +247,8 @@ def test_rest_client_needs_no_tensorflow(server, tmp_path):
 
 
 class _CannedServer:
-    """A REST endpoint that answers the metadata signature properly and every other request with `reply`
-    (bytes, or a status code to redirect with)."""
+    """A REST endpoint that answers the metadata signature with `metadata_json` and every other request with `reply`:
+    bytes, a status code to redirect with, or a function that writes the reply itself."""
 
     def __init__(self, metadata_json: str, reply, location: str = ""):
         import threading
@@ -244,13 +257,15 @@ class _CannedServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if isinstance(reply, int) and body.get("signature_name") != "metadata":
+                metadata = body.get("signature_name") == "metadata"
+                if isinstance(reply, int) and not metadata:
                     self.send_response(reply)
                     self.send_header("Location", location)
                     self.end_headers()
                     return
-                data = (json.dumps({"outputs": {"json": metadata_json}}).encode()
-                        if body.get("signature_name") == "metadata" else reply)
+                if callable(reply) and not metadata:
+                    return reply(self)
+                data = json.dumps({"outputs": {"json": metadata_json}}).encode() if metadata else reply
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -260,6 +275,7 @@ class _CannedServer:
                 pass
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.http.server_port}/v1/models/wavegrad"
 
@@ -267,25 +283,107 @@ class _CannedServer:
         self.http.shutdown()
 
 
+def _audio(values) -> bytes:
+    return json.dumps({"outputs": {"audio": [values]}}).encode()
+
+
 @pytest.mark.parametrize("reply, message", [
-    (json.dumps({"outputs": {"audio": [[0.0] * 100]}}).encode(), r"the reply's audio is \(1, 100\); expected \[1, 2400\]"),
-    (json.dumps({"outputs": {"audio": [[0.0] * 4800]}}).encode(), r"is \(1, 4800\); expected \[1, 2400\]"),
-    (json.dumps({"outputs": {"audio": [["a"] * 2400]}}).encode(), "the reply's audio is not numbers"),
-    (json.dumps({"outputs": {"audio": [[float("nan")] * 2400]}}).encode(), "holds NaN or inf"),
+    (_audio([0.0] * 100), r"the reply's audio has shape \[1, 100\]; expected \[1, 2400\]"),
+    (_audio([0.0] * 4800), r"the reply's audio has shape \[1, 4800\]; expected \[1, 2400\]"),
+    (_audio(["a"] * 2400), "the reply's audio is not numbers"),
+    (_audio([True] * 2400), r"the reply's audio is not numbers \(bool\)"),
+    (_audio([None] * 2400), "the reply's audio is not numbers"),
+    (_audio([0.0] * 2399 + [[0.0]]), "the reply's audio is not numbers"),
+    (_audio([float("nan")] * 2400), "the reply's audio holds NaN or inf"),
+    (_audio([1e30] * 2400), r"the reply's audio reaches 1e\+30, beyond the \+-8 the sampler bounds its output to"),
     (json.dumps({"predictions": []}).encode(), "the reply has no 'outputs'"),
     (b"<html>a proxy's page</html>", "the reply is not JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "the reply is nested deeper than any TF Serving reply"),
     (302, r"the server redirected \(HTTP 302\) to ftp://elsewhere/x; redirects are not followed"),
-], ids=["half", "double", "strings", "nan", "no-outputs", "html", "redirect"])
+], ids=["half", "double", "strings", "booleans", "nulls", "ragged", "nan", "1e30", "no-outputs", "html", "deep",
+        "redirect"])
 def test_a_serving_reply_that_is_not_the_requested_audio_is_refused(exported, reply, message):
-    """Half or double the samples, strings, NaN, no outputs, not JSON, a redirect to another host: each a
-    ServingError naming the URL, never audio handed on as if it were right."""
+    """Half or double the samples, strings, booleans, NaN, numbers no sampler produces, no outputs, not JSON, JSON
+    nested 100,000 deep, a redirect to another host: each a ServingError naming the URL, never audio handed on as if
+    it were right."""
     from wavegrad_tf.vocoders.tf_serving import ServingError, ServingVocoder
 
     path, _ = exported
     server = _CannedServer((path / "assets.extra" / "wavegrad.json").read_text(), reply, "ftp://elsewhere/x")
     try:
         vocoder = ServingVocoder(server.url, timeout=10)
-        with pytest.raises(ServingError, match=message):
+        with pytest.raises(ServingError, match=f"^{re.escape(server.url)}(:predict)?: {message}"):
             vocoder.vocode(np.full((12, 64), -5.0, np.float32), seed=0)
+    finally:
+        server.close()
+
+
+def _drip(handler):
+    """Headers at once, then a byte a second: each read is quick, the reply never ends."""
+    import time
+
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000000")
+    handler.end_headers()
+    for _ in range(60):
+        handler.wfile.write(b" ")
+        handler.wfile.flush()
+        time.sleep(1)
+
+
+def _endless(handler):
+    """A reply without end: 64 KB after 64 KB until the client hangs up."""
+    handler.send_response(200)
+    handler.end_headers()
+    with contextlib.suppress(OSError):
+        for _ in range(50_000):  # 3 GB
+            handler.wfile.write(b"[" + b"0.0," * 16_383 + b"0]")
+
+
+def test_a_dripping_or_endless_reply_is_bounded_in_time_and_size(exported):
+    """--timeout 3 bounds the whole reply, not each read: a server that drips a byte a second is given up on at 3 s
+    (it used to be waited on for a minute). A reply larger than the request can need is cut off after about 1 MB,
+    not read whole (3 GB)."""
+    import time
+
+    from wavegrad_tf.vocoders.tf_serving import ServingError, ServingVocoder
+
+    path, _ = exported
+    metadata = (path / "assets.extra" / "wavegrad.json").read_text()
+    server = _CannedServer(metadata, _drip)
+    try:
+        vocoder = ServingVocoder(server.url, timeout=3)
+        start = time.monotonic()
+        with pytest.raises(ServingError, match="the reply took more than 3 s"):
+            vocoder.vocode(np.full((12, 64), -5.0, np.float32), seed=0)
+        assert time.monotonic() - start < 4.5
+    finally:
+        server.close()
+    server = _CannedServer(metadata, _endless)
+    try:
+        with pytest.raises(ServingError, match=r"the reply is larger than 1,125,\d{3} bytes"):
+            ServingVocoder(server.url, timeout=30).vocode(np.full((12, 64), -5.0, np.float32), seed=0)
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"max_frames": [1]}, r"max_frames: expected a whole number >= 1 or null, got \[1\]"),
+    ({"max_frames": -4}, "max_frames: expected a whole number >= 1 or null, got -4"),
+    ({"max_frames": "many"}, "max_frames: expected a whole number >= 1 or null, got 'many'"),
+    ({"betas": [2.0]}, r"betas: every beta must be in \(0, 1\)"),
+    ({"consistency": {"kind": "mel", "iterations": 10 ** 8, "steps": 0}},
+     "consistency.iterations: expected a whole number from 1 to 1000, got 100000000"),
+], ids=["list", "negative", "string", "beta", "iterations"])
+def test_a_served_metadata_reply_that_is_not_an_export_s_is_refused(exported, change, message):
+    from wavegrad_tf.runtime import MetadataError
+    from wavegrad_tf.vocoders.tf_serving import ServingVocoder
+
+    path, _ = exported
+    metadata = json.loads((path / "assets.extra" / "wavegrad.json").read_text())
+    server = _CannedServer(json.dumps({**metadata, **change}), b"")
+    try:
+        with pytest.raises(MetadataError, match=f"{server.url} \\(metadata\\): {message}"):
+            ServingVocoder(server.url, timeout=10)
     finally:
         server.close()

@@ -163,3 +163,13 @@ def test_long_input_streams_in_bounded_memory_with_progress(tiny_run, tmp_path, 
     long, log = peak_mib(600)
     assert long - short < 60, (short, long)
     assert log.count("vocoded ") == 10 and "of 600.0 s" in log
+
+
+def test_a_run_trained_with_a_config_file_resumes_without_it(tiny_run, tmp_path):
+    """The third audit resumed a run trained with --config FILE without --config: the demo preset was loaded instead,
+    and the resume listed network changes the user never made (then refused them). A resume without --config
+    continues the run's own config.yaml."""
+    shutil.copytree(tiny_run, tmp_path / "run")
+    proc = run_module(["-m", "wavegrad_tf.train", "--model_dir", str(tmp_path / "run"), "--steps", "151"])
+    assert "resumed from" in proc.stdout and "at step 150" in proc.stdout
+    assert "resuming with" not in proc.stdout and "model." not in proc.stdout, proc.stdout

@@ -206,3 +206,87 @@ def test_a_run_is_exported_once_and_then_reused(tiny_run, tmp_path, monkeypatch)
     config["diffusion"]["inference_schedule"] = [0.5]
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     assert web_lib.model_file(resolve(str(run)), "float16", tmp_path / "web") == first and len(calls) == 2
+
+
+@pytest.fixture
+def scratch_web(tmp_path):
+    """A copy of web/ with LiteRT.js's entry point stubbed, a secret beside it and a symlink from web/ to it."""
+    web = tmp_path / "web"
+    web.mkdir()
+    for name in ("index.html", "app.js"):
+        shutil.copy(WEB / name, web / name)
+    lib = web / "node_modules" / "@litertjs" / "core" / "dist"
+    lib.mkdir(parents=True)
+    (lib / "index.js").write_text("export {};\n")
+    (tmp_path / "secret.txt").write_text("not for the page")
+    (web / "secret.js").symlink_to(tmp_path / "secret.txt")
+    model = tmp_path / "model" / "m.tflite"
+    model.parent.mkdir()
+    model.write_bytes(b"model")
+    (model.parent / "wavegrad.json").write_text("{}")
+    (model.parent / "other.tflite").write_bytes(b"other")
+    return web, model
+
+
+def _get(server, path: str, host: str = None):
+    import http.client
+
+    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+    connection.request("GET", path, headers={"Host": host} if host else {})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def test_the_server_answers_only_its_hosts_and_only_a_fixed_set_of_files(scratch_web):
+    """The third audit: any Host header was answered (a page that rebinds its DNS name to 127.0.0.1 could read what
+    is served); /node_modules/ was listed; a symlink out of web/ was followed. Now: loopback names and --host only,
+    404 for any folder and anything but the page's files, LiteRT.js's built files and the model's two."""
+    web, model = scratch_web
+    server = web_lib.serve(model, port=0, web_dir=web)
+    try:
+        port = server.server_address[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+            assert _get(server, "/", host)[0] == 200, host
+        for host in (f"rebound.example:{port}", "evil", f"127.0.0.2:{port}"):
+            assert _get(server, "/", host)[0] == 403, host
+        assert _get(server, "/app.js")[1] == (WEB / "app.js").read_bytes()
+        assert _get(server, "/node_modules/@litertjs/core/dist/index.js")[0] == 200
+        assert _get(server, "/model/m.tflite")[1] == b"model"
+        for hidden in ("/node_modules/", "/node_modules/@litertjs/", "/secret.js", "/model/other.tflite",
+                       "/model/", "/../secret.txt", "/%2e%2e/secret.txt", "/index.html/.."):
+            assert _get(server, hidden)[0] == 404, hidden
+    finally:
+        server.shutdown()
+    allowed = web_lib.serve(model, host="127.0.0.1", port=0, web_dir=web, allowed_hosts=["vocoder.lan"])
+    try:
+        assert _get(allowed, "/", "vocoder.lan:8000")[0] == 200 and _get(allowed, "/", "other.lan")[0] == 403
+    finally:
+        allowed.shutdown()
+
+
+def test_idle_connections_are_bounded_in_number_and_time(scratch_web, monkeypatch):
+    """300 idle connections held 303 threads, for ever. Now at most MAX_CONNECTIONS are served at once (one more is
+    closed unanswered) and each idle one is closed after IDLE_SECONDS."""
+    import socket
+    import threading
+    import time
+
+    monkeypatch.setattr(web_lib._Handler, "timeout", 1)
+    web, model = scratch_web
+    before = threading.active_count()
+    server = web_lib.serve(model, port=0, web_dir=web)
+    try:
+        idle = [socket.create_connection(server.server_address[:2]) for _ in range(web_lib.MAX_CONNECTIONS + 20)]
+        time.sleep(0.5)
+        assert threading.active_count() - before <= web_lib.MAX_CONNECTIONS + 1  # + the server's own thread
+        for sock in idle:
+            sock.settimeout(5)
+        time.sleep(1.5)
+        assert all(sock.recv(1) == b"" for sock in idle)  # every one closed by the server
+        for sock in idle:
+            sock.close()
+        assert _get(server, "/")[0] == 200  # and it serves again
+    finally:
+        server.shutdown()

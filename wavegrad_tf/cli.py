@@ -53,7 +53,7 @@ def run(main) -> None:
         except OSError as e:
             if e.errno not in ENVIRONMENT_ERRORS or flags.FLAGS.verbose:
                 raise
-            print(f"error: {e.filename or 'a file'}: {e.strerror}", file=sys.stderr)
+            print(f"error: {e.filename or _output() or 'a file'}: {e.strerror}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             if flags.FLAGS.verbose:
@@ -62,6 +62,14 @@ def run(main) -> None:
             sys.exit(130)
 
     app.run(guarded)
+
+
+def _output() -> Optional[str]:
+    """What the tool was writing, for an error of the machine that does not name its file (numpy, TensorFlow)."""
+    for name in ("output", "model_dir"):
+        if name in flags.FLAGS and flags.FLAGS[name].value:
+            return f"--{name} {flags.FLAGS[name].value}"
+    return None
 
 
 # -- flags more than one tool takes: defined here once, with one help text each ---------------------------------

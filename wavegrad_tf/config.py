@@ -162,6 +162,9 @@ class DiffusionConfig:
                               f"got {self.consistency!r}")
         if self.consistency_iterations is not None:
             _positive(f"{prefix}.consistency_iterations", self.consistency_iterations)
+            if self.consistency_iterations > Consistency.MAX_ITERATIONS:
+                raise ConfigError(f"{prefix}.consistency_iterations: expected at most {Consistency.MAX_ITERATIONS}, "
+                                  f"got {self.consistency_iterations}")
         _positive(f"{prefix}.consistency_steps", self.consistency_steps)
 
 
@@ -178,6 +181,9 @@ class Consistency:
     steps: int = 0
 
     DEFAULT_ITERATIONS: typing.ClassVar[dict] = {"none": 0, "mel": 8, "gla": 32, "gla_once": 32}
+    # Each iteration is two STFTs of the whole output: past this, vocoding takes hours for no measured gain
+    # (GLA-Grad's own setting is 32).
+    MAX_ITERATIONS: typing.ClassVar[int] = 1000
 
     @classmethod
     def of(cls, cfg, kind: Optional[str] = None, iterations: Optional[int] = None,
@@ -190,13 +196,27 @@ class Consistency:
         iterations = iterations if iterations is not None else d.consistency_iterations
         iterations = cls.DEFAULT_ITERATIONS[kind] if iterations is None else iterations
         steps = d.consistency_steps if steps is None else steps
-        for name, value in (("iterations", iterations), ("steps", steps)):
-            if kind != "none" and value < 1:
-                raise UserError(f"--consistency_{name}: expected >= 1, got {value}")
         if kind != "none" and cfg.audio.win_length % cfg.audio.hop_length:
             raise UserError(f"--consistency {kind}: the STFT projections need audio.win_length a multiple of "
                             f"hop_length ({cfg.audio.hop_length}), got {cfg.audio.win_length}")
-        return cls(kind, iterations if kind != "none" else 0, steps if kind in ("gla", "gla_once") else 0)
+        if kind == "none":
+            return cls()
+        return cls(kind, iterations, steps if kind in ("gla", "gla_once") else 0).validate("--consistency")
+
+    def validate(self, source: str = "consistency") -> "Consistency":
+        """Itself, if a sampler can run it; else a UserError naming the field: of wavegrad.json (`source`
+        "consistency": consistency.kind, ...) or of the command line ("--consistency": --consistency_iterations, ...)."""
+        flag = source.startswith("--")
+        field = (lambda name: source if name == "kind" else f"{source}_{name}") if flag else (
+            lambda name: f"{source}.{name}")
+        if self.kind not in self.DEFAULT_ITERATIONS:
+            raise UserError(f"{field('kind')}: expected one of {list(self.DEFAULT_ITERATIONS)}, got {self.kind!r}")
+        projects, per_step = self.kind != "none", self.kind in ("gla", "gla_once")
+        for name, value, least, most in (("iterations", self.iterations, int(projects), self.MAX_ITERATIONS),
+                                         ("steps", self.steps, int(per_step), 1000)):
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+                raise UserError(f"{field(name)}: expected a whole number from {least} to {most}, got {value!r}")
+        return self
 
     def describe(self) -> str:
         if self.kind == "none":
@@ -477,4 +497,6 @@ def load_config(name_or_path: str | os.PathLike = "base", overrides: Optional[li
     try:
         return _build(Config, data, "").validate()
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
+        # Named by where the bad value came from: an override, else the file.
+        given = [text for text in overrides or [] if str(e).startswith(text.split("=", 1)[0].strip() + ":")]
+        raise ConfigError(f"{f'--override {given[-1]}' if given else path}: {e}") from None

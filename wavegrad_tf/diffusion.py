@@ -12,6 +12,7 @@ import tensorflow as tf
 from wavegrad_tf import mel as mel_lib, priors, schedules, spectral
 from wavegrad_tf.config import Consistency
 from wavegrad_tf.runtime.noise import PositionalNoise
+from wavegrad_tf.runtime.vocoder import ITERATE_BOUND
 from wavegrad_tf.schedules import sampler_coefficients
 
 
@@ -38,9 +39,6 @@ def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool
     level = lo + u * (hi - lo)
     return level, level
 
-
-# |y_n| <= |y_0| + 7 sigma of the noise at most: 1 + 7 for a recording's samples at full scale.
-ITERATE_BOUND = 8.0
 
 
 class Sampler:

@@ -70,6 +70,8 @@ def evaluate(model, output, audio_dir=None, seed: int = 0, max_files: Optional[i
                                ("--plot_files", plot_files, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise UserError(f"{name} {value}: expected a whole number >= {least}")
+    if Path(output).exists() and not Path(output).is_dir():
+        raise UserError(f"--output {output}: is a file; expected a folder for the scores, wavs and spectrograms")
     if audio_dir is not None and Path(output).resolve().is_relative_to(Path(audio_dir).resolve()):
         raise UserError(f"--output {output}: inside --audio_dir {audio_dir}; its vocoded clips would be scored as "
                         "recordings next time: expected a folder outside it")

@@ -4,14 +4,13 @@ it is complete."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
 from wavegrad_tf.errors import UserError
+from wavegrad_tf.files import written_whole
 
 LONG_SECONDS = 60.0  # longer input gets a progress line at every tenth
 
@@ -35,26 +34,23 @@ def vocode_file(model, input_path: str, output_path: str, seed: Optional[int] = 
     if chunk_frames is not None:
         vocoder.set_chunk_frames(chunk_frames)
     rate, written, start, shown = audio_cfg.sample_rate, 0, time.monotonic(), seconds / 10
-    # A name of its own: two processes writing one --output never share a partial file.
-    handle, partial = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    os.close(handle)
-    partial = Path(partial)
     try:
-        kind = output.suffix[1:].upper()
-        with sf.SoundFile(str(partial), "w", rate, 1, format=kind, subtype="VORBIS" if kind == "OGG" else "PCM_16") as f:
-            for piece in vocoder.stream(mels, seed):
-                if samples is not None:  # a recording's length, not its last frame's end
-                    piece = piece[:max(0, samples - written)]
-                f.write(piece.clip(-1.0, 1.0))
-                written += len(piece)
-                if progress and seconds > LONG_SECONDS and written / rate >= shown:
-                    shown += seconds / 10
-                    print(f"vocoded {written / rate:.1f} of {seconds:.1f} s ({(time.monotonic() - start) / (written / rate):.3f}"
-                          " s per second of audio)", file=progress, flush=True)
-        os.replace(partial, output)  # the output appears whole or not at all
+        # A partial of its own (two processes writing one --output never share one), renamed over the output when
+        # whole: the output appears whole or not at all.
+        with written_whole(output) as partial:
+            kind = output.suffix[1:].upper()
+            with sf.SoundFile(str(partial), "w", rate, 1, format=kind,
+                              subtype="VORBIS" if kind == "OGG" else "PCM_16") as f:
+                for piece in vocoder.stream(mels, seed):
+                    if samples is not None:  # a recording's length, not its last frame's end
+                        piece = piece[:max(0, samples - written)]
+                    f.write(piece.clip(-1.0, 1.0))
+                    written += len(piece)
+                    if progress and seconds > LONG_SECONDS and written / rate >= shown:
+                        shown += seconds / 10
+                        print(f"vocoded {written / rate:.1f} of {seconds:.1f} s ({(time.monotonic() - start) / (written / rate):.3f}"
+                              " s per second of audio)", file=progress, flush=True)
     except sf.LibsndfileError as e:  # libsndfile's own report of a failed write (a full disk, say)
         raise UserError(f"--output {output}: could not be written ({e.error_string}); nothing was kept") from None
-    finally:
-        partial.unlink(missing_ok=True)
     return {"output": str(output), "seconds": written / rate, "iterations": vocoder.metadata.iterations,
             "vocoder": vocoder.name}

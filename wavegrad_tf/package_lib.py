@@ -25,9 +25,8 @@ def package(run: runs.Run, name: str, schedule=None, dtype: str = "float16") -> 
         cfg = dataclasses.replace(cfg, name=name, diffusion=dataclasses.replace(cfg.diffusion,
                                                                                 inference_schedule=betas))
     folder = pretrained.DIR / name
-    folder.mkdir(exist_ok=True)
+    run.save_weights(folder / runs.WEIGHTS, dtype)  # first: weights it refuses leave no folder behind
     cfg.save(folder / runs.CONFIG)
-    run.save_weights(folder / runs.WEIGHTS, dtype)
     # The stored weights against the run's float32 average, on a bundled clip, the same noise.
     clip = load_audio(list_audio_files(DEMO_CORPUS)[0], cfg.audio.sample_rate)
     features = mel.log_mel_spectrogram(clip, cfg.audio, use_tf=False)

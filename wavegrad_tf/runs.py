@@ -159,15 +159,25 @@ class Run:
 
         hardware.configure_tensorflow()
         network = build_model(self.config, dtype=dtype)
-        self.restore_weights(network)
+        loaded = self.restore_weights(network)
+        # Weights that are not finite can only make NaN audio: an export or package of them would succeed silently.
+        from wavegrad_tf.model import checkpoint_variables
+
+        broken = [name for name, v in checkpoint_variables(network).items() if not np.isfinite(v.numpy()).all()]
+        if broken:
+            raise RunError(f"{self.flag} {self.name}: the weights of {loaded} are not finite ({broken[0]}"
+                           + (f" and {len(broken) - 1} more" if len(broken) > 1 else "") + "); expected a run whose "
+                           "weights are numbers: use an earlier checkpoint, or train again")
         return network
 
     def save_weights(self, path: str | os.PathLike, dtype: str = "float16") -> Path:
-        """The averaged weights alone, as {path below the network: array} in `dtype`: a pretrained model's file."""
+        """The averaged weights alone, as {path below the network: array} in `dtype`: a pretrained model's file. Its
+        folder is made once the weights are loaded and checked."""
         from wavegrad_tf.model import checkpoint_variables
 
         path = Path(path)
         variables = checkpoint_variables(self.load_network())
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **{name: np.asarray(var).astype(dtype) for name, var in variables.items()})
         return path
 

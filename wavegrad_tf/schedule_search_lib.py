@@ -229,16 +229,41 @@ class MelDistance:
 
     def __init__(self, run: Run, files: Sequence[str | os.PathLike], clips: int = 4,
                  clip_seconds: float = 1.0, seed: int = 0, threads: Optional[int] = None):
-        self.run, self.files = run, [str(f) for f in files][:clips]
+        self.run, self.files, self.clips_wanted = run, [str(f) for f in files], clips
         self.clip_seconds, self.seed, self.threads = clip_seconds, seed, threads
+        self.clips = None
 
     def check(self) -> None:
-        """Fails here, with the reason, what would otherwise fail inside every worker."""
+        """Fails here, with the reason, what would otherwise fail inside every worker; picks the clips (the first
+        `clips` files long enough and not silent, the rule train and evaluate apply)."""
+        from wavegrad_tf.audio import AudioError, check_audio, load_audio
+
         if not self.run.config.diffusion.continuous:
             raise UserError(f"--model {self.run.name}: a discrete-index model (diffusion.continuous: false) "
                             "samples only with its training schedule")
         if not self.run.pretrained and not list((self.run.folder / runs.CHECKPOINTS).glob("ckpt-*.index")):
             raise UserError(f"--model {self.run.name}: no checkpoint in {self.run.folder / runs.CHECKPOINTS}")
+        audio_cfg = self.run.config.audio
+        hop = audio_cfg.hop_length
+        length = int(min(self.clip_seconds, 3600.0) * audio_cfg.sample_rate) // hop * hop
+        segments, skipped = {}, {}
+        for path in self.files:
+            if len(segments) == self.clips_wanted:
+                break
+            try:
+                audio = load_audio(path, audio_cfg.sample_rate)
+                check_audio(audio, path, max(length, audio_cfg.win_length))
+            except AudioError as e:
+                skipped[path] = e.description
+                continue
+            start = (len(audio) - length) // 2 // hop * hop
+            segments[path] = audio[start:start + length]
+        if not segments or not length:
+            reasons = sorted({r.split(" (")[0] for r in skipped.values()})
+            raise UserError(f"no clip to score among {len(self.files)} files: each must hold --clip_seconds "
+                            f"{self.clip_seconds:g} s of audio that is not silent (skipped {len(skipped)}: "
+                            f"{', '.join(reasons) or 'none'}); expected a folder of speech")
+        self.files, self.clips = list(segments), np.stack(list(segments.values()))
 
     def settings(self) -> dict:
         return {"model": os.path.abspath(self.run.folder), "files": self.files, "clip_seconds": self.clip_seconds,
@@ -248,21 +273,12 @@ class MelDistance:
         import tensorflow as tf
 
         from wavegrad_tf import diffusion, mel
-        from wavegrad_tf.audio import load_audio
 
+        if self.clips is None:
+            self.check()
         hardware.configure_tensorflow(self.threads)
         cfg, network = self.run.config, self.run.load_network()
-        hop = cfg.audio.hop_length
-        length = int(self.clip_seconds * cfg.audio.sample_rate) // hop * hop
-        segments = []
-        for path in self.files:
-            audio = load_audio(path, cfg.audio.sample_rate)
-            if len(audio) >= length:
-                start = (len(audio) - length) // 2 // hop * hop
-                segments.append(audio[start:start + length])
-        if not segments:
-            raise ValueError(f"no clip of at least {self.clip_seconds} s among {self.files}")
-        clips = np.stack(segments)
+        clips = self.clips
         mels = mel.log_mel_spectrogram(clips, cfg.audio)
         eps = tf.function(lambda y, m, c: network([y, m, c], training=False), reduce_retracing=True, autograph=False)
 

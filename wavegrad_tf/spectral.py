@@ -69,7 +69,7 @@ def stft(audio, audio_cfg: AudioConfig, use_tf: bool = True):
         return (tf.matmul(frames, mel_lib.matrix("dft cos", bases["cos"], audio)),
                 tf.matmul(frames, mel_lib.matrix("dft sin", bases["sin"], audio)))
     audio = np.asarray(audio, np.float32)
-    padded = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(pad, pad)], mode="reflect")
+    padded = _reflect_pad_np(audio, pad)
     count = 1 + (padded.shape[-1] - audio_cfg.win_length) // hop
     index = np.arange(audio_cfg.win_length)[None, :] + hop * np.arange(count)[:, None]
     spectrum = np.fft.rfft(padded[..., index] * bases["window"], n=audio_cfg.n_fft)
@@ -102,14 +102,32 @@ def istft(real, imag, audio_cfg: AudioConfig, use_tf: bool = True):
 
 def _reflect_pad(audio, pad: int):
     """tf.pad(mode="REFLECT") on the last axis, written as two matrix products with an exchange matrix on a
-    [rows, samples] view: TFLite's MIRROR_PAD is not an op XNNPACK runs (nor are slices that add or drop axes)."""
+    [rows, samples] view: TFLite's MIRROR_PAD is not an op XNNPACK runs (nor are slices that add or drop axes).
+    A signal of at most `pad` samples (a mel of one or two frames) has no reflection that long: it is reflected as
+    if it went on in silence (`_reflect_pad_np`). Static shapes longer than that keep the graph of two slices."""
     tf = _tf()
     shape = tf.shape(audio)
     rows, length = tf.reshape(audio, [-1, shape[-1]]), shape[-1]
     exchange = mel_lib.matrix(f"exchange {pad}", np.eye(pad, dtype=np.float32)[::-1], audio)
-    left = tf.matmul(rows[:, 1:pad + 1], exchange)
-    right = tf.matmul(rows[:, length - pad - 1:length - 1], exchange)
+    if audio.shape[-1] is not None and audio.shape[-1] > pad:
+        left, right = rows[:, 1:pad + 1], rows[:, length - pad - 1:length - 1]
+    else:
+        zeros = tf.zeros_like(rows[:, :1]) * tf.zeros([pad])
+        left = tf.concat([rows, zeros], axis=-1)[:, 1:pad + 1]
+        right = tf.concat([zeros, rows], axis=-1)[:, length - 1:length - 1 + pad]
+    left, right = tf.matmul(left, exchange), tf.matmul(right, exchange)
     return tf.reshape(tf.concat([left, rows, right], axis=-1), tf.concat([shape[:-1], [-1]], 0))
+
+
+def _reflect_pad_np(audio: np.ndarray, pad: int) -> np.ndarray:
+    """np.pad(mode="reflect") on the last axis; a signal of at most `pad` samples reflected as if it went on in
+    silence (NumPy's own reflect would fold it back and forth)."""
+    if audio.shape[-1] > pad:
+        return np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(pad, pad)], mode="reflect")
+    zeros = np.zeros(audio.shape[:-1] + (pad,), audio.dtype)
+    left = np.concatenate([audio, zeros], axis=-1)[..., 1:pad + 1][..., ::-1]
+    right = np.concatenate([zeros, audio], axis=-1)[..., audio.shape[-1] - 1:audio.shape[-1] - 1 + pad][..., ::-1]
+    return np.concatenate([left, audio, right], axis=-1)
 
 
 def _overlap_add(frames, hop: int, ratio: int):

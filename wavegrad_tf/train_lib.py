@@ -67,17 +67,20 @@ def run(config: str | None, model_dir: str, steps: int, data_dir: str | None = N
         if not initial_run.pretrained and not list((initial_run.folder / "checkpoints").glob("ckpt-*.index")):
             raise UserError(f"--init_from {init_from}: has a config.yaml but no weights (no checkpoints/ckpt-* and no "
                             "weights.npz)")
-    cfg = load_config(config or (initial_run.folder / "config.yaml" if initial_run else "demo"), list(overrides))
+    stored = Run(model_dir, flag="--model_dir")
+    # Without --config: the config of what is continued (the run resumed, or the model fine-tuned), else demo's.
+    source = initial_run or (stored if stored.exists else None)
+    cfg = load_config(config or (source.folder / "config.yaml" if source else "demo"), list(overrides))
+    if source is not None and not config and not _overrides("train.precision", overrides):
+        # The precision the model trained in was its machine's choice: this one decides its own.
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision="auto"))
     if initial_run is not None:
         # The average starts from the model's averaged weights: no random initialisation for a ramp to forget.
-        # The precision the model trained in was its machine's choice: this one decides its own.
-        precision = cfg.train.precision if config or _overrides("train.precision", overrides) else "auto"
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_ramp=False, precision=precision))
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, ema_ramp=False))
     replicas = cpu_replicas or 1
     if cfg.train.batch_size % replicas:
         raise UserError(f"--cpu_replicas {cpu_replicas}: train.batch_size {cfg.train.batch_size} does not split into "
                         f"{replicas} equal parts; expected a divisor of it")
-    stored = Run(model_dir, flag="--model_dir")
     # (the run continued, what it is, how its accepted changes are announced): checked now, announced below
     continued = [(initial_run, f"--init_from {init_from}", "fine-tuning with")] if initial_run is not None else []
     if stored.exists:  # a resume

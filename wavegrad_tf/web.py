@@ -24,6 +24,8 @@ def define_flags():
     flags.DEFINE_string("output", None, "Where a run's export goes; default: exported/web/<model name>.")
     flags.DEFINE_string("host", "127.0.0.1", "Address to listen on.")
     flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free one).")
+    flags.DEFINE_list("allowed_hosts", [], "Host names requests may name besides --host and the loopback names "
+                      "(a name this machine is reached by, when --host is 0.0.0.0).")
 
 
 def main(argv):
@@ -31,8 +33,9 @@ def main(argv):
     from wavegrad_tf import web_lib
 
     web_lib.check_web_dir()
+    web_lib.check_port(FLAGS.port)
     model = web_lib.model_file(cli.model_source(kinds=("run", "tflite")), FLAGS.variant, FLAGS.output)
-    server = web_lib.serve(model, FLAGS.host, FLAGS.port)
+    server = web_lib.serve(model, FLAGS.host, FLAGS.port, allowed_hosts=FLAGS.allowed_hosts)
     print(f"serving {web_lib.describe(model)}\nopen {server.url}  (Ctrl-C to stop)", flush=True)
     try:
         while True:

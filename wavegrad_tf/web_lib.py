@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import threading
+import urllib.parse
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
@@ -34,8 +35,9 @@ def check_web_dir(web_dir: Path = WEB_DIR) -> Path:
 
 def model_file(source, variant: str = "float16", output: Optional[str | os.PathLike] = None) -> Path:
     """The .tflite file to serve for `source` (a `ModelSource` of a .tflite file or of a run): the file itself, or
-    the run's `variant` export in `output` (default exported/web/<name>), written there unless an export with the
-    same settings already is."""
+    the run's `variant` export in `output` (default exported/web/<name>): reused if there, else added beside an
+    export of the same settings, or written into a new folder. An export of other settings there is replaced only if
+    it holds nothing but this variant (the page's own earlier export); one holding other files is refused, by name."""
     if variant not in VARIANTS:
         raise UserError(f"--variant {variant}: expected one of {list(VARIANTS)}")
     if source.kind == "tflite":
@@ -43,36 +45,77 @@ def model_file(source, variant: str = "float16", output: Optional[str | os.PathL
         if not path.is_file() or not (path.parent / FILENAME).is_file():
             raise UserError(f"--model {source.spec}: expected a .tflite file with its {FILENAME} beside it")
         return path
-    from export import tflite_lib
+    from export import check_replaceable, tflite_lib
 
     run = source.run
-    output = Path(output or Path("exported") / "web" / Path(run.name).name)
+    output = Path(output or Path("exported") / "web" / Path(os.path.abspath(run.name)).name)
     target = output / f"{variant}.tflite"
-    if not (target.is_file() and (output / FILENAME).is_file() and
-            Metadata.load(output / FILENAME) == tflite_lib.planned_metadata(run)):
-        print(f"exporting {run.name} as {target} (once; later runs reuse it)", flush=True)
-        tflite_lib.export_tflite(run, output, variants=[variant])
+    held = check_replaceable(output, tflite_lib.OWNED)
+    if held:
+        try:
+            same = Metadata.load(output / FILENAME) == tflite_lib.planned_metadata(run)
+        except UserError:
+            same = False
+        if not same and set(held) != {target.name, FILENAME}:
+            raise UserError(f"--output {output}: holds an export of other settings ({', '.join(held)}), which the page "
+                            "does not replace; give another --output, or re-export there with export.tflite")
+        if same and target.is_file():
+            return target
+    print(f"exporting {run.name} as {target} (once; later runs reuse it)", flush=True)
+    tflite_lib.export_tflite(run, output, variants=[variant])
     return target
 
 
+# Loopback names: what a page opened on this machine sends as its Host. A page elsewhere that rebinds its own
+# name to 127.0.0.1 sends its own name, and is refused.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+IDLE_SECONDS = 30  # an idle connection is closed after this
+MAX_CONNECTIONS = 32  # a browser opens at most 6 per host; more are refused at once
+
+
+def check_port(port) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise UserError(f"--port {port}: expected a port number from 0 (any free one) to 65535")
+
+
+def served_files(web_dir: Path, model: Path) -> dict[str, Path]:
+    """{URL path: file}: the page's own files (web/*.html, web/*.js), LiteRT.js's built files, and the served model's
+    .tflite and wavegrad.json. Nothing else is reachable: no listing, no other file, no symlink out of web/."""
+    root = web_dir.resolve()
+    files = {f"/{p.name}": p for p in web_dir.iterdir() if p.suffix in (".html", ".js")}
+    for part in ("dist", "wasm"):
+        for package in (web_dir / "node_modules" / "@litertjs").glob(f"*/{part}"):
+            files.update({"/" + p.relative_to(web_dir).as_posix(): p for p in package.rglob("*") if p.is_file()})
+    files = {url: p for url, p in files.items() if p.is_file() and p.resolve().is_relative_to(root)}
+    files["/"] = web_dir / "index.html"
+    model = Path(model)
+    files.update({f"/model/{model.name}": model, f"/model/{FILENAME}": model.parent / FILENAME})
+    return files
+
+
 class _Handler(SimpleHTTPRequestHandler):
-    """Static files of web/, and /model/<name> for the two files of the served model, with isolation headers."""
+    """The files of `served_files`, with cross-origin isolation headers, to requests naming an allowed host."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript", ".mjs": "text/javascript",
                       ".wasm": "application/wasm", ".json": "application/json", ".tflite": "application/octet-stream"}
+    timeout = IDLE_SECONDS
 
-    def __init__(self, *args, served: Path, **kwargs):
-        self.served = served
+    def __init__(self, *args, files: dict, hosts: frozenset, **kwargs):
+        self.files, self.hosts = files, hosts
         super().__init__(*args, **kwargs)
 
+    def send_head(self):
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0] if host.count(":") == 1 \
+            else host
+        if name not in self.hosts:
+            self.send_error(403, f"Host {host!r} is not one this server was started for")
+            return None
+        return super().send_head()
+
     def translate_path(self, path: str) -> str:
-        name = path.split("?", 1)[0].split("#", 1)[0]
-        if name.startswith("/model/"):
-            file = name[len("/model/"):]
-            # Only the served model's two files: nothing else of its folder (or above it) is reachable.
-            allowed = {self.served.name: self.served, FILENAME: self.served.parent / FILENAME}
-            return str(allowed.get(file, self.served.parent / ".not-served"))
-        return super().translate_path(path)
+        name = urllib.parse.unquote(path.split("?", 1)[0].split("#", 1)[0])
+        return str(self.files.get(name, Path(self.directory) / ".not-served"))
 
     def end_headers(self):
         # Cross-origin isolation: SharedArrayBuffer, so LiteRT.js may run its threaded WebAssembly build.
@@ -85,15 +128,45 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
-def serve(model: Path, host: str = "127.0.0.1", port: int = 8000, web_dir: Path = WEB_DIR) -> ThreadingHTTPServer:
-    """Starts serving in a background thread; returns the server (`server.url` is the page's address)."""
+class _Server(ThreadingHTTPServer):
+    """At most `MAX_CONNECTIONS` connections at once, each a thread: one past that is closed unanswered."""
+
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def serve(model: Path, host: str = "127.0.0.1", port: int = 8000, web_dir: Path = WEB_DIR,
+          allowed_hosts=()) -> ThreadingHTTPServer:
+    """Starts serving in a background thread; returns the server (`server.url` is the page's address). Requests
+    must name `host`, a loopback name or one of `allowed_hosts` in their Host header."""
     check_web_dir(web_dir)
-    handler = functools.partial(_Handler, directory=str(web_dir), served=Path(model).resolve())
+    check_port(port)
+    hosts = frozenset(h.strip().lower().strip("[]") for h in (*LOOPBACK_HOSTS, host, *allowed_hosts) if h.strip())
+    handler = functools.partial(_Handler, directory=str(web_dir), files=served_files(web_dir, Path(model).resolve()),
+                                hosts=hosts)
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = _Server((host, port), handler)
     except OSError as e:
-        raise UserError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror})") from None
-    server.daemon_threads = True
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({e.strerror})") from None
     bound_host, bound_port = server.server_address[:2]
     server.url = f"http://{bound_host}:{bound_port}/?model=model/{Path(model).name}"
     threading.Thread(target=server.serve_forever, daemon=True).start()

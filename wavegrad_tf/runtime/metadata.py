@@ -8,12 +8,17 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from wavegrad_tf.config import AudioConfig, ConfigError, Consistency, _build
+from wavegrad_tf.config import AudioConfig, Consistency, _build, _show as _short
 from wavegrad_tf.errors import UserError
+from wavegrad_tf.schedules import get_schedule
 
 # Frames one SavedModel request may hold: 50 s at 12.5 ms hops; longer input goes in chunks.
 DEFAULT_MAX_FRAMES = 4000
 FILENAME = "wavegrad.json"
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 class MetadataError(UserError):
@@ -50,6 +55,8 @@ class Metadata:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise MetadataError(f"{source}: not JSON ({e.msg} at line {e.lineno}); re-export the model") from None
+        except RecursionError:  # the decoder recurses once per level of nesting
+            raise MetadataError(f"{source}: nested deeper than Python can read; expected wavegrad.json's object") from None
         if not isinstance(data, dict) or not isinstance(data.get("audio"), dict) or not isinstance(
                 data.get("betas"), list) or not data["betas"]:
             raise MetadataError(f"{source}: expected an object with 'audio' (feature settings) and 'betas' "
@@ -57,13 +64,24 @@ class Metadata:
         try:
             audio = _build(AudioConfig, data["audio"], "audio")
             audio.validate()
-            return cls(audio=audio, betas=tuple(float(b) for b in data["betas"]),
-                       max_frames=data.get("max_frames"),
+            try:
+                get_schedule(data["betas"])
+            except UserError as e:
+                raise MetadataError(f"betas: {str(e).removeprefix('schedule: ')}") from None
+            max_frames, frames = data.get("max_frames"), data.get("signature_frames", data.get("chunk_frames", []))
+            if max_frames is not None and not _whole(max_frames):
+                raise MetadataError(f"max_frames: expected a whole number >= 1 or null, got {_short(max_frames)}")
+            if not isinstance(frames, list) or not all(_whole(n) for n in frames):
+                raise MetadataError(f"signature_frames: expected a list of whole numbers >= 1, got {_short(frames)}")
+            consistency = data.get("consistency") or {}
+            if not isinstance(consistency, dict):
+                raise MetadataError(f"consistency: expected an object (kind, iterations, steps), got {_short(consistency)}")
+            return cls(audio=audio, betas=tuple(float(b) for b in data["betas"]), max_frames=max_frames,
                        # Exports before the rename called it chunk_frames: they still load.
-                       signature_frames=tuple(data.get("signature_frames", data.get("chunk_frames", ()))),
-                       consistency=_build(Consistency, data.get("consistency") or {}, "consistency"))
-        except (ConfigError, TypeError, ValueError) as e:
-            raise MetadataError(f"{source}: {e}") from None
+                       signature_frames=tuple(frames),
+                       consistency=_build(Consistency, consistency, "consistency").validate())
+        except (UserError, TypeError, ValueError) as e:
+            raise MetadataError(f"{source}: {e}; re-export the model") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Metadata":

@@ -19,6 +19,10 @@ from wavegrad_tf.runtime.noise import PositionalNoise
 
 MelSource = Union[np.ndarray, Iterable[np.ndarray]]
 
+# The sampler bounds every iterate, and its output, to +-ITERATE_BOUND: |y_n| <= |y_0| + 7 sigma of the noise at
+# most, 1 + 7 for a recording's samples at full scale. A backend's audio beyond it did not come from the sampler.
+ITERATE_BOUND = 8.0
+
 
 def fade_in(length: int) -> np.ndarray:
     """0 over the first quarter, linear to 1 over the middle half, 1 over the last quarter."""

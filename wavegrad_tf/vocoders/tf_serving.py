@@ -10,15 +10,17 @@ graph draws it (`serving_default`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 
 import numpy as np
 
 from wavegrad_tf.errors import UserError
-from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
+from wavegrad_tf.runtime import ITERATE_BOUND, Metadata, PositionalNoise, Vocoder
 from wavegrad_tf.vocoders.source import ModelSource
 
 PATTERNS = {"rest": re.compile(r"^https?://[^/]+/v1/models/[^/:]+(/versions/\d+)?/?$"),
@@ -41,26 +43,52 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class RestTransport:
+    """JSON over HTTP with every reply bounded: in total time (--timeout, the whole reply, not each read), in size
+    (what the request can need) and in nesting."""
+
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
         self.url, self.timeout = url.rstrip("/"), timeout
         self.opener = urllib.request.build_opener(_RefuseRedirects)
 
-    def _call(self, request):
+    def _read(self, response, limit: int, deadline: float) -> bytes:
+        body = bytearray()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ServingError(f"{self.url}: the reply took more than {self.timeout:g} s (--timeout)")
+            with contextlib.suppress(AttributeError):  # each wait bounded by what is left of the whole
+                response.fp.raw._sock.settimeout(left)
+            try:
+                piece = response.read1(1 << 16)
+            except TimeoutError:
+                raise ServingError(f"{self.url}: the reply took more than {self.timeout:g} s (--timeout)") from None
+            if not piece:
+                return bytes(body)
+            body += piece
+            if len(body) > limit:
+                raise ServingError(f"{self.url}: the reply is larger than {limit:,} bytes, more than this request can "
+                                   "need; is this a TF Serving REST endpoint?")
+
+    def _call(self, request, limit: int = 1 << 20):
+        deadline = time.monotonic() + self.timeout
         try:
             with self.opener.open(request, timeout=self.timeout) as r:
-                body = r.read()
+                body = self._read(r, limit, deadline)
             try:
                 return json.loads(body)
             except ValueError:
                 raise ServingError(f"{self.url}: the reply is not JSON ({body[:80]!r}); is this a TF Serving REST "
                                    "endpoint?") from None
+            except RecursionError:  # the decoder recurses once per level: a reply nested past Python's stack
+                raise ServingError(f"{self.url}: the reply is nested deeper than any TF Serving reply; is this a TF "
+                                   "Serving REST endpoint?") from None
         except urllib.error.HTTPError as e:
-            body = e.read()
+            body = e.read(1 << 16)
             try:
                 message = json.loads(body).get("error", body.decode(errors="replace"))
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
                 message = body.decode(errors="replace") or str(e)
-            raise ServingError(f"{self.url}: HTTP {e.code}: {message}") from None
+            raise ServingError(f"{self.url}: HTTP {e.code}: {str(message)[:500]}") from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             if "timed out" in str(reason):
@@ -70,11 +98,13 @@ class RestTransport:
     def status(self) -> dict:
         return self._call(self.url)
 
-    def predict(self, signature: str, inputs: dict) -> dict:
+    def predict(self, signature: str, inputs: dict, numbers: int = 0) -> dict:
+        """The reply's outputs; `numbers`: how many numbers it holds (32 bytes each is plenty, beside 1 MB)."""
         body = json.dumps({"signature_name": signature,
                            "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}}).encode()
         reply = self._call(urllib.request.Request(f"{self.url}:predict", data=body,
-                                                  headers={"Content-Type": "application/json"}))
+                                                  headers={"Content-Type": "application/json"}),
+                           limit=(1 << 20) + 32 * numbers)
         if not isinstance(reply, dict) or "outputs" not in reply:
             raise ServingError(f"{self.url}: the reply has no 'outputs' ({str(reply)[:80]}); expected a TF Serving "
                                "predict response")
@@ -91,7 +121,7 @@ class GrpcTransport:
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(server, options))
         self.server, self.model, self.timeout = server, model, timeout
 
-    def predict(self, signature: str, inputs: dict) -> dict:
+    def predict(self, signature: str, inputs: dict, numbers: int = 0) -> dict:
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
@@ -122,8 +152,13 @@ def transport_for(url: str, timeout: float = DEFAULT_TIMEOUT):
 class ServingVocoder(Vocoder):
     def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT):
         self.url, self.transport = url, transport_for(url, timeout)
-        raw = np.asarray(self.transport.predict("metadata", {"request": np.array(0, np.int32)})["json"]).reshape(-1)[0]
-        self.metadata = Metadata.from_json(raw.decode() if isinstance(raw, bytes) else str(raw), f"{url} (metadata)")
+        raw = np.asarray(self.transport.predict("metadata", {"request": np.array(0, np.int32)}).get("json"),
+                         object).reshape(-1)
+        if raw.size != 1 or not isinstance(raw[0], (str, bytes)):
+            raise ServingError(f"{url}: the metadata signature's reply has no 'json' string; expected a SavedModel of "
+                               "export.saved_model")
+        self.metadata = Metadata.from_json(raw[0].decode(errors="replace") if isinstance(raw[0], bytes) else raw[0],
+                                           f"{url} (metadata)")
         self.chunk_frames = min(self.chunk_frames, self.metadata.max_frames or self.chunk_frames)
         self.name = f"WaveGrad on TF Serving ({self.metadata.iterations} steps)"
 
@@ -132,20 +167,30 @@ class ServingVocoder(Vocoder):
         samples = len(mel) * self.metadata.audio.hop_length
         if noise.fixed:
             inputs["noise"] = noise.per_step(self.metadata.iterations, start_sample, samples)
-        outputs = self.transport.predict("vocode_with_noise" if noise.fixed else "serving_default", inputs)
+        outputs = self.transport.predict("vocode_with_noise" if noise.fixed else "serving_default", inputs,
+                                         numbers=samples + 1)
         return self._checked(outputs.get("audio"), samples)
 
     def _checked(self, audio, samples: int) -> np.ndarray:
-        """The reply's audio, if it is what the request asks for: [1, frames * hop] finite numbers."""
+        """The reply's audio, if it is what the request asks for: [1, frames * hop] finite numbers within what the
+        sampler can produce (it bounds every iterate by ITERATE_BOUND)."""
         try:
-            audio = np.asarray(audio, np.float32)
-        except (TypeError, ValueError):
-            audio = None
-        if audio is None or audio.shape != (1, samples):
-            raise ServingError(f"{self.url}: the reply's audio is {getattr(audio, 'shape', 'not numbers')}; expected "
-                               f"[1, {samples}] samples for this request")
+            audio = np.asarray(audio)
+        except (TypeError, ValueError):  # ragged lists
+            audio = np.asarray(None)
+        if audio.dtype.kind not in "iuf":  # JSON booleans, strings, nulls or ragged lists are not samples
+            raise ServingError(f"{self.url}: the reply's audio is not numbers ({audio.dtype.name}); expected [1, "
+                               f"{samples}] samples for this request")
+        if audio.shape != (1, samples):
+            raise ServingError(f"{self.url}: the reply's audio has shape {list(audio.shape)}; expected [1, {samples}] "
+                               "samples for this request")
+        audio = audio.astype(np.float32)
         if not np.isfinite(audio).all():
             raise ServingError(f"{self.url}: the reply's audio holds NaN or inf")
+        peak = float(np.abs(audio).max(initial=0.0))
+        if peak > ITERATE_BOUND:
+            raise ServingError(f"{self.url}: the reply's audio reaches {peak:.3g}, beyond the +-{ITERATE_BOUND:g} the "
+                               "sampler bounds its output to: not this model's audio")
         return audio[0]
 
 
