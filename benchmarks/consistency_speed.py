@@ -23,19 +23,21 @@ from timing import median_seconds  # noqa: E402
 from wavegrad_tf import audio, hardware, mel  # noqa: E402
 from wavegrad_tf.runs import Run  # noqa: E402
 from wavegrad_tf.config import Consistency  # noqa: E402
+from wavegrad_tf.runtime import Metadata  # noqa: E402
 from wavegrad_tf.vocoders.checkpoint import KerasVocoder  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="asterisk-16k", help="A run folder or a pretrained name.")
-    parser.add_argument("--options", default=",".join(Consistency.DEFAULT_ITERATIONS))
+    parser.add_argument("--options", default=",".join(Consistency.KINDS))
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     hardware.configure_tensorflow()
     run = Run.open(args.model)
-    vocoders = {kind: KerasVocoder.from_run(run, precision="float32", consistency={"kind": kind})
+    vocoders = {kind: KerasVocoder.from_run(run, Metadata.plan(run.config, precision="float32",
+                                                               consistency={"kind": kind}))
                 for kind in args.options.split(",")}
     cfg = next(iter(vocoders.values())).cfg
     speech = np.concatenate([audio.load_audio(p, cfg.audio.sample_rate) for p in audio.list_audio_files(audio.DEMO_CORPUS)])

@@ -38,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wavegrad_tf.runs import Run  # noqa: E402  (after the path)
+from wavegrad_tf.config import Consistency  # noqa: E402  (after the path)
+from wavegrad_tf.runs import Run  # noqa: E402
 
 TODAY = ["model.mel_mean=0", "model.mel_std=1", "model.init=glorot", "train.ema_decay=0",
          "diffusion.prior=standard", "train.precision=float32", "train.warmup_steps=0", "train.lr_half_life=0"]
@@ -99,7 +100,7 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
     trainer = Trainer(cfg, run)
     Run(run).save_split([c.source for c in clips], [c.source for c in held_out], corpus.skipped)
     batches = iter(data.dataset(clips, cfg, cfg.train.batch_size, seed=cfg.train.seed + trainer.global_step))
-    float(trainer.train_step(next(batches))[0])  # traces the step: not counted
+    float(trainer.train_step(next(batches))["loss"])  # traces the step: not counted
     start, spent = cpu_seconds(), state["cpu_seconds"]
     while spent + cpu_seconds() - start < until_cpu:
         trainer.train_step(next(batches))
@@ -109,9 +110,11 @@ def train_segment(run: str, config: str, overrides: list, data_dir, until_cpu: f
 
 def evaluate_run(run: str, output: str, files: list, consistency: str = "none") -> dict:
     from wavegrad_tf import evaluate_lib
+    from wavegrad_tf.runtime import Metadata
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
-    vocoder = KerasVocoder.from_run(run, schedule=SCHEDULE, consistency={"kind": consistency})
+    vocoder = KerasVocoder.from_run(run, Metadata.plan(Run.open(run).config, SCHEDULE,
+                                                       consistency={"kind": consistency}))
     results = evaluate_lib.evaluate_vocoder(vocoder, files, output, run, metric_names=list(METRICS), plot_files=1)
     return {s: results["mean"][s] for s in ("wavegrad", "griffin_lim")}
 
@@ -403,7 +406,7 @@ def main():
     parser.add_argument("--unseen_dir", default=None, help="Recordings of a voice the corpus does not hold, scored "
                         "too (as many clips, spread over it).")
     parser.add_argument("--consistency", default="none", help="Sampler consistency options each point is scored "
-                        "with: any of none, mel, gla, gla_once, comma-separated.")
+                        "with: any of Consistency.KINDS (none, mel, gla, gla_once), comma-separated.")
     parser.add_argument("--jobs", type=int, default=1, help="Recipes trained at once, each on its own cores.")
     parser.add_argument("--jemalloc", default=None, help="Path of libjemalloc.so.2 (Debian: libjemalloc2) to run "
                         "every recipe on, e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.")
@@ -413,8 +416,8 @@ def main():
     if not 1 <= args.jobs <= len(os.sched_getaffinity(0)):
         raise SystemExit(f"--jobs: {args.jobs}; expected 1 to the {len(os.sched_getaffinity(0))} usable cores")
     args.recipes, args.consistency = args.recipes.split(","), args.consistency.split(",")
-    if set(args.consistency) - {"none", "mel", "gla", "gla_once"}:
-        raise SystemExit(f"--consistency: {args.consistency}; expected any of none, mel, gla, gla_once")
+    if set(args.consistency) - set(Consistency.KINDS):
+        raise SystemExit(f"--consistency: {args.consistency}; expected any of {', '.join(Consistency.KINDS)}")
     for name in args.recipes:
         if name not in RECIPES and name != "lmnt":
             raise SystemExit(f"--recipes: unknown {name!r}; expected any of {list(RECIPES)} or lmnt")

@@ -15,7 +15,9 @@ clips, or the bundled corpus), 6 iterations, --threads threads, after one warm-u
                  of its audio to the Keras float32 audio (all but the last chunk, which the TFLite runner pads)
                  is the precision's own error; log-mel L1 to the speech beside it.
 --measure long vocodes 10 s and 10 minutes with the TFLite runner, streamed, to show its memory does not grow with
-the input.
+the input. --measure memory streams the --seconds through the float32 .tflite once per chunk layout of --layouts
+(first,rest frames; the last chunk takes the smallest signature that holds it), each in a fresh process: what
+each signature's arena costs, so the signatures can be chosen by memory as well as speed.
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ start = time.perf_counter()
 if kind.startswith("keras"):
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(threads)
+    from wavegrad_tf.runs import Run
+    from wavegrad_tf.runtime import Metadata
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
-    vocoder = KerasVocoder.from_run(model, precision=kind.split(":")[1],
-                                    consistency={"kind": consistency} if consistency else None)
+    vocoder = KerasVocoder.from_run(model, Metadata.plan(Run.open(model).config, precision=kind.split(":")[1],
+                                                         consistency={"kind": consistency} if consistency else None))
 elif kind == "saved_model":
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -162,18 +166,24 @@ def main():
                         "gla, gla_once); default: the model's. Full int8 is exported only with none.")
     parser.add_argument("--measure", default="table", help="table (every artefact), long (10 s and 10 minutes "
                         "streamed through the TFLite dynamic int8 runner, one pass each: memory against length), "
-                        "or both: table,long.")
+                        "memory (peak RSS of the float32 .tflite for each of --layouts), comma-separated.")
+    parser.add_argument("--signature_frames", default=None, help="The TFLite export's signatures (comma-separated "
+                        "frame counts); default: export.tflite's.")
+    parser.add_argument("--layouts", default="80:256,128:128,64:128,96:96,64:64", help="--measure memory: chunk "
+                        "layouts first:rest in frames, comma-separated (each size a signature of the export).")
     args = parser.parse_args()
     measures = set(args.measure.split(","))
-    if not measures or measures - {"table", "long"}:
-        parser.error(f"--measure: expected table, long or table,long, got {args.measure!r}")
+    if not measures or measures - {"table", "long", "memory"}:
+        parser.error(f"--measure: expected any of table, long, memory, got {args.measure!r}")
 
-    from export.saved_model_lib import export_saved_model
-    from export.tflite_lib import SIGNATURE_FRAMES, VARIANTS, export_tflite
+    from wavegrad_tf.export.saved_model_lib import export_saved_model
+    from wavegrad_tf.export.tflite_lib import SIGNATURE_FRAMES, VARIANTS, export_tflite
     from wavegrad_tf import mel as mel_lib
     from wavegrad_tf.metrics import multi_resolution_stft_distance
 
-    work = Path(args.work) / (Path(args.model).name + (f"-{args.consistency}" if args.consistency else ""))
+    signatures = tuple(int(n) for n in args.signature_frames.split(",")) if args.signature_frames else SIGNATURE_FRAMES
+    work = Path(args.work) / (Path(args.model).name + (f"-{args.consistency}" if args.consistency else "")
+                              + ("-" + "-".join(map(str, signatures)) if args.signature_frames else ""))
     consistency = {"kind": args.consistency} if args.consistency else None
     work.mkdir(parents=True, exist_ok=True)
     model = str(random_base_run(work / "run") if args.model == "base-random" else Run.open(args.model).folder)
@@ -181,19 +191,20 @@ def main():
     if not (work / "saved_model").exists():
         export_saved_model(model, work / "saved_model", "wavegrad", 1, consistency=consistency)
     if not (work / "tflite" / "wavegrad.json").exists():
-        export_tflite(model, work / "tflite", consistency=consistency,
-                      calibration_audio=None if (Run.open(model).folder / "data_split.json").exists() else
+        export_tflite(model, work / "tflite", consistency=consistency, signature_frames=signatures,
+                      variants=["float32"] if measures == {"memory"} else None,
+                      calibration_audio=None if Run.open(model).has_split else
                       str(ROOT / "wavegrad_tf" / "demo_data" / "speech"))
-    chunk_frames = args.chunk_frames or SIGNATURE_FRAMES[-1]
+    chunk_frames = args.chunk_frames or signatures[-1]
     mel, speech = speech_mel(model, cfg, args.seconds)
     np.save(work / "mel.npy", mel)
     seconds = len(mel) * cfg.audio.hop_length / cfg.audio.sample_rate
     gflop = forward_gflops_per_second_of_audio(cfg) * 6  # six network passes per second of audio
 
-    def measure(kind, path, mel_file, repeats=args.repeats, blocks=1):
+    def measure(kind, path, mel_file, repeats=args.repeats, blocks=1, first=signatures[0], rest=chunk_frames):
         out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path), str(mel_file), str(repeats),
                               str(work / "audio.npy"), str(args.threads),
-                              str(SIGNATURE_FRAMES[0]), str(chunk_frames), str(blocks), args.consistency or ""],
+                              str(first), str(rest), str(blocks), args.consistency or ""],
                              capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
         if out.returncode:
@@ -207,6 +218,15 @@ def main():
                  "SavedModel": ("saved_model", work / "saved_model" / "wavegrad" / "1"),
                  **{f"TFLite {v}": ("tflite", work / "tflite" / f"{v}.tflite") for v in VARIANTS
                     if (work / "tflite" / f"{v}.tflite").exists()}}  # no full int8 with a projection (it cannot hold one)
+    if "memory" in measures:
+        print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}` on {hardware.this_machine().describe()}: "
+              f"{args.model} float32 .tflite (signatures {list(signatures)}, {args.consistency or 'the config'}'s "
+              f"projection), {seconds:.1f} s streamed once per layout, each in a fresh process\n")
+        print("| chunks (first, then) | peak RSS (MB) | RTF (one pass) |\n|---|---|---|")
+        for layout in args.layouts.split(","):
+            first, rest = (int(n) for n in layout.split(":"))
+            stats, _ = measure("tflite", work / "tflite" / "float32.tflite", work / "mel.npy", 0, 1, first, rest)
+            print(f"| {first}, {rest} | {stats['peak_rss_mb']:.0f} | {stats['seconds'] / seconds:.3f} |", flush=True)
     if "table" in measures:
         rows, reference = [], None
         for name, (kind, path) in artefacts.items():
@@ -224,7 +244,7 @@ def main():
         print(f"`python benchmarks/deploy.py {' '.join(sys.argv[1:])}` on {hardware.this_machine().describe()}: "
               f"{args.model} ({cfg.name}, "
               f"{gflop / 6:.2f} GFLOP per second of audio per pass), {seconds:.1f} s of speech, 6 iterations, "
-              f"{args.threads} threads, medians of {args.repeats}, chunks of {SIGNATURE_FRAMES[0]} then {chunk_frames} frames\n")
+              f"{args.threads} threads, medians of {args.repeats}, chunks of {signatures[0]} then {chunk_frames} frames\n")
         print("| artefact | size (MB) | peak RSS (MB) | RTF | first audio (s) | GFLOP/s | audio vs float32 (rel. L2) "
               "| log-mel L1 to speech | MR-STFT to speech |")
         print("|---|---|---|---|---|---|---|---|---|")

@@ -61,13 +61,13 @@ if system.startswith("ours"):
                  "mel": rng.normal(-5, 2, (BATCH, frames, 128)).clip(-11, 1).astype(np.float32),
                  "conditioning": rng.uniform(0.1, 1, BATCH).astype(np.float32)}
         batch = {k: tf.constant(v) for k, v in batch.items()}
-        step = lambda: float(trainer.train_step(batch)[0])
+        step = lambda: float(trainer.train_step(batch)["loss"])
     else:
         from wavegrad_tf.model import build_model
         from wavegrad_tf.vocoders.checkpoint import KerasVocoder
-        from wavegrad_tf.config import Consistency
-        consistency = Consistency.of(cfg, kind="mel" if system == "ours+mel" else "none")
-        vocoder = KerasVocoder(cfg, build_model(cfg), consistency=consistency)
+        from wavegrad_tf.runtime import Metadata
+        plan = Metadata.plan(cfg, precision="float32", consistency={"kind": "mel" if system == "ours+mel" else "none"})
+        vocoder = KerasVocoder(cfg, build_model(cfg), plan)
         mel = rng.normal(-5, 2, (int(SECONDS * RATE) // 300, 128)).clip(-11, 1).astype(np.float32)
         step = lambda: vocoder.vocode(mel, seed=0)
 elif system == "ivanvovk":

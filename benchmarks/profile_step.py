@@ -78,14 +78,14 @@ def main():
         rows = [("input pipeline (one batch)", lambda: next(batches)),
                 ("forward", lambda: forward(batch)),
                 ("forward + backward", lambda: [g.numpy() for g in forward_backward(batch)[:1]]),
-                ("full step", lambda: float(trainer.train_step(batch)[0])),
+                ("full step", lambda: float(trainer.train_step(batch)["loss"])),
                 ("weight average alone", lambda: average())]
         results = [(name, median_seconds(fn, args.repeats)) for name, fn in rows]
         jit = Trainer(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, jit_compile=True)),
                       Path(work) / "run-xla")
         try:
             results.append(("full step, XLA (train.jit_compile)",
-                             median_seconds(lambda: float(jit.train_step(batch)[0]), args.repeats)))
+                             median_seconds(lambda: float(jit.train_step(batch)["loss"]), args.repeats)))
         except Exception as e:  # XLA may refuse an op: say which, keep the rest
             print(f"XLA: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
         full = dict(results)["full step"]

@@ -44,7 +44,7 @@ def training_samples_per_second(name: str, precision: str, batch_size: int, repe
              "mel": rng.normal(-5, 2, (batch_size, frames, cfg.audio.n_mels)).clip(-11, 1).astype(np.float32),
              "conditioning": rng.uniform(0.1, 1, batch_size).astype(np.float32)}
     batch = {k: tf.constant(v) for k, v in batch.items()}
-    return batch_size * seg / median_seconds(lambda: float(trainer.train_step(batch)[0]), repeats)
+    return batch_size * seg / median_seconds(lambda: float(trainer.train_step(batch)["loss"]), repeats)
 
 
 def vocoding(name: str, precision: str, seconds: float, repeats: int) -> tuple[float, float]:

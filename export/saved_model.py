@@ -25,7 +25,7 @@ def define_flags():
 
 def main(argv):
     del argv
-    from export.saved_model_lib import export_saved_model
+    from wavegrad_tf.export.saved_model_lib import export_saved_model
 
     path = export_saved_model(cli.model_source(kinds=("run",)).run, FLAGS.output, FLAGS.model_name, FLAGS.version,
                               FLAGS.schedule, FLAGS.max_frames, FLAGS.precision, cli.consistency_flags())

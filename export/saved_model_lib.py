@@ -28,7 +28,7 @@ def export_saved_model(run, output, model_name: str = "wavegrad", version: int =
                        max_frames=None, precision: str = "auto", consistency: Optional[dict] = None) -> Path:
     """Writes the SavedModel of a run or pretrained model (a `Run`, or what names one) and returns its version
     folder. The arguments are checked before TensorFlow loads."""
-    from export import swap_in
+    from wavegrad_tf.export import swap_in
     from wavegrad_tf.runtime import Vocoder
 
     if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2 ** 63:
@@ -46,16 +46,14 @@ def export_saved_model(run, output, model_name: str = "wavegrad", version: int =
 
     import keras
 
-    from export import graphs
-    from wavegrad_tf import schedules
-    from wavegrad_tf.config import Consistency
+    from wavegrad_tf.export import graphs
     from wavegrad_tf.runtime import DEFAULT_MAX_FRAMES, Metadata
 
     run = Run.open(run)
-    choice = hardware.vocoding_precision(precision, hardware.this_machine())
-    cfg, network = run.config, run.load_network(dtype=hardware.KERAS_POLICIES[choice.precision])
-    metadata = Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
-                        max_frames=max_frames or DEFAULT_MAX_FRAMES, consistency=Consistency.of(cfg, **(consistency or {})))
+    cfg = run.config
+    metadata = Metadata.plan(cfg, schedule, precision=precision, consistency=consistency,
+                             max_frames=max_frames or DEFAULT_MAX_FRAMES)
+    network = run.load_network(dtype=hardware.KERAS_POLICIES[metadata.precision])
     archive = keras.export.ExportArchive()
     archive.track(network)
     for name, fn in graphs.serving_functions(network, cfg, metadata).items():

@@ -14,7 +14,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    from export.tflite_lib import SIGNATURE_FRAMES, VARIANTS
+    from wavegrad_tf.export.tflite_lib import SIGNATURE_FRAMES, VARIANTS
 
     cli.define_model_flag(kinds=("run",))
     flags.DEFINE_string("output", "exported/tflite", "Output folder: new, or an earlier export (files of the same "
@@ -33,14 +33,14 @@ def main(argv):
     del argv
     from pathlib import Path
 
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.tflite_lib import export_tflite
     from wavegrad_tf import hardware
 
     run = cli.model_source(kinds=("run",)).run
     output = Path(FLAGS.output)
     before = sorted(p.name for p in output.iterdir()) if output.is_dir() else []
     written = export_tflite(run, FLAGS.output, FLAGS.variants, FLAGS.schedule, FLAGS.signature_frames,
-                            FLAGS.calibration_audio, cli.consistency_flags())
+                            FLAGS.calibration_audio, cli.consistency_flags(), progress=True)
     for name, path in written.items():
         print(f"{name}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
     gone = [name for name in before if not (output / name).exists()]

@@ -12,6 +12,7 @@ runs in XNNPACK and output is reproducible.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -20,13 +21,28 @@ from typing import Optional
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runs import Run
 
-VARIANTS = ("float32", "float16", "dynamic_int8", "full_int8")
-# Full int8 quantizes the consistency projection too, and cannot hold it: spectral magnitudes span 1e-5 to 1e2,
-# and TFLite's int8 division faults on a divisor that rounds to zero. It is exported without one.
-FLOAT_PROJECTION_VARIANTS = ("float32", "float16", "dynamic_int8")
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One kind of .tflite file: how its weights (and activations) are stored, and whether it holds the sampler's
+    consistency projection."""
+
+    name: str
+    weights: str  # float32, float16 or int8
+    int8_activations: bool = False  # full integer quantization, calibrated on real mels
+    # Full int8 quantizes the consistency projection too, and cannot hold it: spectral magnitudes span 1e-5 to 1e2,
+    # and TFLite's int8 division faults on a divisor that rounds to zero. It is exported without one.
+    holds_projection: bool = True
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.tflite"
+
+
+VARIANTS = {v.name: v for v in (Variant("float32", "float32"), Variant("float16", "float16"),
+                                Variant("dynamic_int8", "int8"), Variant("full_int8", "int8", True, False))}
 SIGNATURE_FRAMES = (80, 128, 256)
 # What an export folder may hold beside wavegrad.json: a folder holding anything else is not replaced.
-OWNED = tuple(f"{variant}.tflite" for variant in VARIANTS)
+OWNED = tuple(v.file for v in VARIANTS.values())
 
 
 def signature(frames: int) -> str:
@@ -36,7 +52,7 @@ def signature(frames: int) -> str:
 def _saved_model(network, cfg, metadata, directory: str) -> str:
     import keras
 
-    from export import graphs
+    from wavegrad_tf.export import graphs
 
     archive = keras.export.ExportArchive()
     archive.track(network)
@@ -46,17 +62,17 @@ def _saved_model(network, cfg, metadata, directory: str) -> str:
     return directory
 
 
-def _convert(saved_model_dir: str, keys, variant: str, calibration=None) -> bytes:
+def _convert(saved_model_dir: str, keys, variant: Variant, calibration=None) -> bytes:
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(keys))
     # Builtins only: the LiteRT interpreter cannot run Flex (SELECT_TF_OPS) graphs.
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if variant != "float32":
+    if variant.weights != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant == "float16":
+    if variant.weights == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if variant == "full_int8":
+    if variant.int8_activations:
         converter.representative_dataset = calibration
     return converter.convert()
 
@@ -85,8 +101,6 @@ def calibration_samples(run: Run, metadata, audio_dir=None, per_size: int = 8):
 
 def planned_metadata(run, schedule=None, signature_frames=SIGNATURE_FRAMES, consistency: Optional[dict] = None):
     """The wavegrad.json an export of `run` with these settings writes (what a served copy must equal)."""
-    from wavegrad_tf import schedules
-    from wavegrad_tf.config import Consistency
     from wavegrad_tf.runtime import Metadata, Vocoder
 
     run = Run.open(run)
@@ -98,34 +112,36 @@ def planned_metadata(run, schedule=None, signature_frames=SIGNATURE_FRAMES, cons
     if not signature_frames or signature_frames[0] < least:
         raise UserError(f"--signature_frames {list(signature_frames)}: expected sizes of at least {least} frames (the "
                         f"runner overlaps chunks by {Vocoder.overlap_frames})")
-    cfg = run.config
-    return Metadata(audio=cfg.audio, betas=tuple(schedules.schedule_for(cfg, schedule=schedule)),
-                    signature_frames=signature_frames, consistency=Consistency.of(cfg, **(consistency or {})))
+    return Metadata.plan(run.config, schedule, precision="float32", consistency=consistency,
+                         signature_frames=signature_frames)
 
 
 def export_tflite(run, output, variants=None, schedule=None, signature_frames=SIGNATURE_FRAMES,
-                  calibration_audio=None, consistency: Optional[dict] = None) -> dict:
+                  calibration_audio=None, consistency: Optional[dict] = None, progress: bool = False) -> dict:
     """Writes the .tflite files and wavegrad.json into `output`; returns {variant: path}. Into an earlier export
     with the same settings the files go beside its others; an earlier export with other settings is replaced whole
     (a folder's files always come from one schedule and one set of signatures); a folder holding anything an export
     does not write is refused. `variants` default: every variant that can hold the config's consistency projection."""
-    from export import added_beside, check_replaceable, swap_in
+    from wavegrad_tf.export import added_beside, check_replaceable, swap_in
+    from wavegrad_tf.progress import bar as progress_bar
     from wavegrad_tf.runtime import Metadata
     from wavegrad_tf.runtime.metadata import FILENAME, MetadataError
 
     unknown = [v for v in variants or () if v not in VARIANTS]
     if unknown:
-        raise UserError(f"--variants: {unknown} not among {VARIANTS}")
+        raise UserError(f"--variants: {unknown} not among {list(VARIANTS)}")
     output = Path(os.path.abspath(output))
     held = check_replaceable(output, OWNED)
     run = Run.open(run)
     metadata = planned_metadata(run, schedule, signature_frames, consistency)
     projected = metadata.consistency.kind != "none"
-    variants = tuple(variants or (FLOAT_PROJECTION_VARIANTS if projected else VARIANTS))
-    if projected and "full_int8" in variants:
-        raise UserError(f"--variants full_int8: full int8 cannot hold the {metadata.consistency.kind} consistency "
-                        "projection (spectral magnitudes span 1e-5 to 1e2); export it into a folder of its own with "
-                        "--consistency none")
+    variants = [VARIANTS[v] for v in variants] if variants else [
+        v for v in VARIANTS.values() if v.holds_projection or not projected]
+    refused = [v.name for v in variants if projected and not v.holds_projection]
+    if refused:
+        raise UserError(f"--variants {','.join(refused)}: {refused[0].replace('_', ' ')} cannot hold the "
+                        f"{metadata.consistency.kind} consistency projection (spectral magnitudes span 1e-5 to 1e2); "
+                        "export it into a folder of its own with --consistency none")
     try:
         same = bool(held) and Metadata.load(output / FILENAME) == metadata
     except MetadataError:
@@ -135,9 +151,10 @@ def export_tflite(run, output, variants=None, schedule=None, signature_frames=SI
     with (added_beside(output) if same else swap_in(output, OWNED)) as fresh:
         # The intermediate SavedModel lives in the partial folder: an export killed now leaves nothing elsewhere.
         saved = _saved_model(network, run.config, metadata, str(fresh / ".sampler"))
-        samples = calibration_samples(run, metadata, calibration_audio) if "full_int8" in variants else []
-        for variant in variants:
-            (fresh / f"{variant}.tflite").write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
+        calibrated = any(v.int8_activations for v in variants)
+        samples = calibration_samples(run, metadata, calibration_audio) if calibrated else []
+        for variant in progress_bar(variants, unit="variant", show=progress, desc="converting"):
+            (fresh / variant.file).write_bytes(_convert(saved, keys, variant, lambda: iter(samples)))
         shutil.rmtree(saved)
         metadata.save(fresh)
-    return {variant: output / f"{variant}.tflite" for variant in variants}
+    return {variant.name: output / variant.file for variant in variants}

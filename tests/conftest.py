@@ -5,10 +5,21 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Property-based tests (tests/test_properties.py): `ci` keeps them to about a minute; `thorough` tries 20 times more.
+settings.register_profile("ci", max_examples=50, derandomize=True, print_blob=True)
+settings.register_profile("thorough", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 TINY = str(ROOT / "tests" / "tiny.yaml")
 SPEECH = sorted((ROOT / "wavegrad_tf" / "demo_data" / "speech").glob("*.flac"))
+
+
+# TensorFlow's C++ log at INFO: its import prints this line, so a test can tell whether a command loaded it (commands
+# keep that log quiet unless the user asks, as this environment does).
+TF_LOADED = "cpu_feature_guard"
+TF_VERBOSE = {"TF_CPP_MIN_LOG_LEVEL": "0"}
 
 
 def run_module(args, env=None, timeout=600, check=True):
@@ -96,7 +107,7 @@ def tiny_tflite(tiny_run, tmp_path_factory):
     """The tiny run exported as static-shape TFLite files: every variant that holds its mel-consistency
     projection (float32, float16, dynamic int8), and beside them, from a second export without a projection
     (`full_int8/`), the full int8 file. The folder of the first."""
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.tflite_lib import export_tflite
 
     def build(out):
         export_tflite(tiny_run, out, signature_frames=TFLITE_SIZES)
@@ -108,6 +119,28 @@ def tiny_tflite(tiny_run, tmp_path_factory):
 
 def tflite_files(folder):
     """{variant: path} of the tiny export, the full int8 file from its own folder."""
-    from export.tflite_lib import VARIANTS
+    from wavegrad_tf.export.tflite_lib import VARIANTS
 
     return {v: folder / "full_int8" / f"{v}.tflite" if v == "full_int8" else folder / f"{v}.tflite" for v in VARIANTS}
+
+
+def scratch_web(root: Path) -> tuple[Path, Path]:
+    """(web folder, model): a copy of web/'s page with LiteRT.js's entry point stubbed, a secret beside it and a
+    symlink from web/ to it; a model folder holding the served .tflite, its wavegrad.json and another file."""
+    import shutil
+
+    web = root / "web"
+    web.mkdir()
+    for name in ("index.html", "app.js"):
+        shutil.copy(ROOT / "web" / name, web / name)
+    lib = web / "node_modules" / "@litertjs" / "core" / "dist"
+    lib.mkdir(parents=True)
+    (lib / "index.js").write_text("export {};\n")
+    (root / "secret.txt").write_text("not for the page")
+    (web / "secret.js").symlink_to(root / "secret.txt")
+    model = root / "model" / "m.tflite"
+    model.parent.mkdir()
+    model.write_bytes(b"model")
+    (model.parent / "wavegrad.json").write_text("{}")
+    (model.parent / "other.tflite").write_bytes(b"other")
+    return web, model

@@ -28,7 +28,7 @@ initial = {k: np.asarray(v).copy() for k, v in ref.items()}
 losses = []
 for batch in batches:
     dist = next(iter(mirrored.strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))))
-    losses.append((float(single.train_step(batch)[0]), float(mirrored.train_step(dist)[0])))
+    losses.append((float(single.train_step(batch)["loss"]), float(mirrored.train_step(dist)["loss"])))
 diff = max(float(np.max(np.abs(np.asarray(v) - np.asarray(ref[k]))))
            for k, v in checkpoint_variables(mirrored.network).items())
 average_diff = max(float(np.max(np.abs(v.numpy() - single.ema[k].numpy()))) for k, v in mirrored.ema.items())

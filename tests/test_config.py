@@ -1,4 +1,8 @@
+import re
+
 import pytest
+
+from conftest import TINY
 
 from wavegrad_tf.config import ConfigError, load_config, presets
 
@@ -48,3 +52,25 @@ def test_saved_config_round_trips(tmp_path):
     cfg = load_config("large")
     cfg.save(tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.infer_items=0"], "train.infer_items: expected from 1 to batch_size (4), got 0"),
+    (["train.infer_items=5"], "train.infer_items: expected from 1 to batch_size (4), got 5"),
+    (["train.infer_loss_weight=-1"], "train.infer_loss_weight: expected >= 0, got -1.0"),
+    (["train.infer_schedules=[[0.5, 0.1]]"], "train.infer_schedules[0]: schedule: expected non-decreasing betas"),
+    (["train.infer_schedules=linear-1000"], "train.infer_schedules: expected a list of schedules, got 'linear-1000'"),
+    (["train.infer_schedules=[linear-1000]"], "train.infer_schedules[0]: more than 50 steps: the loss unrolls"),
+    (["train.infer_loss_weight=1", "diffusion.continuous=false"],
+     "train.infer_loss_weight: a discrete-index model (diffusion.continuous: false) samples only with its training"),
+])
+def test_infergrad_settings_are_checked(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(TINY, overrides)
+
+
+def test_infergrad_settings_round_trip(tmp_path):
+    cfg = load_config(TINY, ["train.infer_loss_weight=0.1", "train.infer_schedules=[[0.001, 0.5], manual-6]"])
+    cfg.save(tmp_path / "c.yaml")
+    again = load_config(tmp_path / "c.yaml")
+    assert again == cfg and again.train.infer_schedules == ((0.001, 0.5), "manual-6")

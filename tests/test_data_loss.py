@@ -100,7 +100,7 @@ def test_a_re_export_keeps_what_it_may_and_replaces_only_what_an_export_wrote(ti
     the new schedule, the old .tflite files stayed, and gave non-finite audio. An export of other settings replaces
     such a folder whole; one of the same settings adds its file beside the others. The third audit exported into a
     folder holding a wavegrad.json beside the user's notes.txt and images/: they were deleted. Now refused, by name."""
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.tflite_lib import export_tflite
     from wavegrad_tf.errors import UserError
     from wavegrad_tf.vocoders import load_vocoder
 
@@ -140,7 +140,7 @@ def test_the_web_command_adds_its_variant_beside_an_export_and_never_deletes_one
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("audio_cache"))
     earlier = tmp_path / "earlier"
     # the run's own settings: the default signatures, which the page's export uses
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.tflite_lib import export_tflite
 
     export_tflite(run, earlier, variants=["float32", "float16"])
     before = digest(earlier)
@@ -189,7 +189,7 @@ def _umask_022():
 def test_outputs_are_readable_as_the_umask_says(tiny_run, tmp_path):
     """With umask 022, infer wrote its audio 0600 and exports came out 0700, so TF Serving or a web server running as
     another user could not read them. They now get a new file's and a new folder's modes: 0644 and 0755."""
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.tflite_lib import export_tflite
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(SPEECH[0]),

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from wavegrad_tf import diffusion, priors, schedules
-from wavegrad_tf.config import load_config
+from wavegrad_tf.config import Consistency, load_config
 from wavegrad_tf.runtime import PositionalNoise
 
 
@@ -63,7 +63,10 @@ def test_continuous_levels_lie_in_their_segment_and_discrete_on_the_grid():
 
 def numpy_sampler(eps_fn, mel, hop, betas, noises, std=1.0):
     """A line-by-line NumPy transcription of the paper's Algorithm 2; noises[n] is the noise drawn at step n.
-    PriorGrad (Lee et al. 2022, Alg. 2) draws every noise from N(0, Sigma): `std` times a standard normal."""
+    PriorGrad (Lee et al. 2022, Alg. 2) draws every noise from N(0, Sigma): `std` times a standard normal. The
+    output is then limited under full scale (`spectral.limit`'s NumPy twin), as the sampler's is."""
+    from wavegrad_tf import spectral
+
     alphas = 1 - betas
     alpha_bar = np.cumprod(alphas)
     y = std * noises[len(betas)]
@@ -74,7 +77,7 @@ def numpy_sampler(eps_fn, mel, hop, betas, noises, std=1.0):
         if n > 1:
             sigma = np.sqrt((1 - alpha_bar[i - 1]) / (1 - alpha_bar[i]) * betas[i])
             y = y + sigma * std * noises[n - 1]
-    return y
+    return spectral.limit(y, hop, use_tf=False).astype(np.float64)
 
 
 def eps_np(y, m, level):
@@ -94,7 +97,7 @@ def test_sampler_matches_numpy_transcription(schedule):
     noise = PositionalNoise(seed=3)
     noises = {n: noise(n, 2, 0, 5 * hop).astype(np.float64) for n in range(len(betas) + 1)}
     expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises)
-    got = diffusion.Sampler(eps_tf, cfg, betas)(mel, noise).numpy()
+    got = diffusion.Sampler(eps_tf, cfg, betas, Consistency())(mel, noise).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
 
 
@@ -141,9 +144,9 @@ def test_priorgrad_prior_and_sampler_match_a_numpy_transcription():
     noise = PositionalNoise(seed=5)
     noises = {n: noise(n, 2, 0, 6 * hop).astype(np.float64) for n in range(len(betas) + 1)}
     expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises, expected_std)
-    got = diffusion.Sampler(eps_tf, cfg, betas)(mel, noise).numpy()
+    got = diffusion.Sampler(eps_tf, cfg, betas, Consistency())(mel, noise).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
-    standard = diffusion.Sampler(eps_tf, load_config("demo", ["diffusion.prior=standard"]), betas)(mel, noise).numpy()
+    standard = diffusion.Sampler(eps_tf, load_config("demo", ["diffusion.prior=standard"]), betas, Consistency())(mel, noise).numpy()
     assert np.abs(got - standard).max() > 0.1  # the prior changes the output
 
 
@@ -169,7 +172,7 @@ def test_the_divergence_guard_bounds_every_iterate():
         seen.append(float(tf.reduce_max(tf.abs(y))))
         return -1e6 * y
 
-    audio = diffusion.Sampler(diverging, cfg, betas)(mel, PositionalNoise(0)).numpy()
+    audio = diffusion.Sampler(diverging, cfg, betas, Consistency())(mel, PositionalNoise(0)).numpy()
     assert np.isfinite(audio).all() and np.abs(audio).max() <= diffusion.ITERATE_BOUND
     assert max(seen) == pytest.approx(diffusion.ITERATE_BOUND)  # it was needed: the iterates hit the bound
     unguarded = np.float64(1.0)
@@ -179,15 +182,50 @@ def test_the_divergence_guard_bounds_every_iterate():
     assert abs(unguarded) > 1e20
 
 
-def test_mel_consistency_keeps_loud_speech_within_full_scale(speech):
-    """Loud, limited speech (tanh(8 x / peak)): the projection's output never passes full scale, where band energies
-    alone (no clip) put 13 % of the pretrained model's samples past 1.0."""
+def full_scale_share(audio) -> float:
+    """The share of samples a 16-bit file holds at full scale (what a writer's clip leaves of anything past it)."""
+    return float(np.mean(np.abs(np.clip(audio, -1, 1) * 32767).round() >= 32767))
+
+
+def test_mel_consistency_keeps_loud_speech_under_full_scale_without_clipping(speech):
+    """Loud, limited speech (tanh(8 x / peak), peaks at -3 dBFS): band energies alone put 13 % of the pretrained
+    model's samples past 1.0, and the hard clip the projection once alternated with left 0.3 to 1 % of a loud clip's
+    samples at full scale. The limiter it now alternates with leaves none there: the output's peak is under the
+    ceiling, within 3 dB of the recording's, and its mel near the recording's."""
     from wavegrad_tf import mel as mel_lib, spectral
 
     cfg = load_config("demo").audio
-    loud = np.tanh(8 * speech[:16000] / np.abs(speech).max()).astype(np.float32)
+    loud = (0.7 * np.tanh(8 * speech[:16000] / np.abs(speech).max())).astype(np.float32)
     features = mel_lib.log_mel_spectrogram(loud, cfg, use_tf=False)[:-1]
     rng = np.random.default_rng(0)
     start = (loud[::-1] * 0.3 + 0.1 * rng.standard_normal(len(loud))).astype(np.float32)  # another phase
     out = spectral.mel_consistency(start[None], features[None], cfg, 8).numpy()[0]
-    assert np.abs(out).max() <= 1.0 and mel_lib.log_mel_l1(out, loud, cfg, use_tf=False) < 0.5
+    assert full_scale_share(out) == 0.0 and np.abs(out).max() <= spectral.CEILING + 1e-6
+    assert np.abs(out).max() <= np.abs(loud).max() * 10 ** (3 / 20)
+    assert mel_lib.log_mel_l1(out, loud, cfg, use_tf=False) < 0.5
+
+
+def test_the_limiter_lowers_peaks_by_gain_not_by_shape():
+    """spectral.limit: twins equal; audio under the ceiling untouched; every sample of loud audio under it; the
+    gain continuous (a step would click); and a sine twice the ceiling comes out a sine (its harmonics 60 dB below
+    the fundamental) where a hard clip at the ceiling puts its third harmonic 12 dB below it."""
+    from wavegrad_tf import spectral
+
+    rng = np.random.default_rng(0)
+    quiet = (0.3 * rng.uniform(-1, 1, (2, 4000))).astype(np.float32)
+    np.testing.assert_array_equal(spectral.limit(quiet, 200, use_tf=False), quiet)
+    loud = (rng.standard_normal((2, 4000)) * np.linspace(0.1, 2, 4000)).astype(np.float32)
+    limited = spectral.limit(loud, 200).numpy()
+    np.testing.assert_allclose(limited, spectral.limit(loud, 200, use_tf=False), atol=1e-6)
+    assert np.abs(limited).max() <= spectral.CEILING + 1e-6 and full_scale_share(limited) == 0
+    gain = spectral.limit(np.ones((1, 4000), np.float32) * loud[:1], 200, use_tf=False)[0] / loud[0]
+    assert np.abs(np.diff(gain[np.abs(loud[0]) > 1e-3])).max() < 0.05
+    t = np.arange(16000) / 16000
+    sine = (2 * spectral.CEILING * np.sin(2 * np.pi * 250 * t)).astype(np.float32)
+
+    def third_harmonic_db(x):
+        spectrum = np.abs(np.fft.rfft(x[4000:12000] * np.hanning(8000)))
+        return 20 * np.log10(spectrum[750 // 2] / spectrum[250 // 2])  # 2 Hz bins: 250 Hz and 750 Hz
+
+    assert third_harmonic_db(spectral.limit(sine[None], 200, use_tf=False)[0]) < -60
+    assert third_harmonic_db(np.clip(sine, -spectral.CEILING, spectral.CEILING)) > -15

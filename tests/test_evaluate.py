@@ -81,3 +81,33 @@ def test_griffin_lim_reconstructs_the_mel_it_is_given(speech, tiny_cfg):
 
     # Well under the 1.4 that noise 20 dB below the speech costs (tests/test_metrics.py's case).
     assert distance(out) < 0.3 < distance(noise)
+
+
+def test_tts_like_mels_are_smoothed_wrong_and_shifted_but_plausible(speech, tiny_cfg):
+    """tts_like: deterministic per seed, the mel's shape and range; smoother than the recording's mel (less energy in
+    frame-to-frame differences), and off it by about the noise and blur it adds."""
+    from wavegrad_tf.tts_like import tts_like
+
+    exact = mel.log_mel_spectrogram(speech[:32000], tiny_cfg.audio, use_tf=False)
+    like = tts_like(exact, seed=3)
+    assert like.shape == exact.shape and like.dtype == np.float32
+    np.testing.assert_array_equal(like, tts_like(exact, seed=3))
+    assert not np.array_equal(like, tts_like(exact, seed=4))
+    assert exact.min() <= like.min() and like.max() <= exact.max()
+    assert np.mean(np.abs(np.diff(like, axis=0))) < 0.6 * np.mean(np.abs(np.diff(exact, axis=0)))
+    assert 0.1 < np.mean(np.abs(like - exact)) < 1.0
+
+
+def test_evaluate_on_tts_like_mels_scores_against_the_recording(tiny_run, tmp_path):
+    """--mel tts_like: every vocoder gets the TTS-like mel (Griffin-Lim too), scored against the recording: both
+    further from it than from the exact mel; --griffin_lim_iterations 0 leaves the baseline out."""
+    names = ["log_mel_l1"]
+    exact = evaluate_lib.evaluate(tiny_run, tmp_path / "exact", max_files=2, metric_names=names, plot_files=0)
+    like = evaluate_lib.evaluate(tiny_run, tmp_path / "like", max_files=2, metric_names=names, plot_files=0,
+                                 mel="tts_like")
+    assert like["mel"] == "tts_like" and exact["mel"] == "exact"
+    for system in ("wavegrad", "griffin_lim"):
+        assert like["mean"][system]["log_mel_l1"] > exact["mean"][system]["log_mel_l1"], system
+    alone = evaluate_lib.evaluate(tiny_run, tmp_path / "alone", max_files=1, metric_names=names, plot_files=0,
+                                  griffin_lim_iterations=0)
+    assert set(alone["mean"]) == {"wavegrad", "ground_truth"}

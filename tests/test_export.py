@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from canned_server import CannedServer
 from conftest import SPEECH, run_module
-from export.saved_model_lib import export_saved_model
+from wavegrad_tf.export.saved_model_lib import export_saved_model
 from wavegrad_tf import diffusion, mel as mel_lib, schedules
 from wavegrad_tf.config import Consistency
 from wavegrad_tf.runtime import Metadata, PositionalNoise
@@ -246,43 +247,6 @@ def test_rest_client_needs_no_tensorflow(server, tmp_path):
     assert "wrote" in out.stdout and sf.info(tmp_path / "o.wav").frames == sf.info(SPEECH[2]).frames
 
 
-class _CannedServer:
-    """A REST endpoint that answers the metadata signature with `metadata_json` and every other request with `reply`:
-    bytes, a status code to redirect with, or a function that writes the reply itself."""
-
-    def __init__(self, metadata_json: str, reply, location: str = ""):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                metadata = body.get("signature_name") == "metadata"
-                if isinstance(reply, int) and not metadata:
-                    self.send_response(reply)
-                    self.send_header("Location", location)
-                    self.end_headers()
-                    return
-                if callable(reply) and not metadata:
-                    return reply(self)
-                data = json.dumps({"outputs": {"json": metadata_json}}).encode() if metadata else reply
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.http.server_port}/v1/models/wavegrad"
-
-    def close(self):
-        self.http.shutdown()
-
-
 def _audio(values) -> bytes:
     return json.dumps({"outputs": {"audio": [values]}}).encode()
 
@@ -309,7 +273,7 @@ def test_a_serving_reply_that_is_not_the_requested_audio_is_refused(exported, re
     from wavegrad_tf.vocoders.tf_serving import ServingError, ServingVocoder
 
     path, _ = exported
-    server = _CannedServer((path / "assets.extra" / "wavegrad.json").read_text(), reply, "ftp://elsewhere/x")
+    server = CannedServer((path / "assets.extra" / "wavegrad.json").read_text(), reply, "ftp://elsewhere/x")
     try:
         vocoder = ServingVocoder(server.url, timeout=10)
         with pytest.raises(ServingError, match=f"^{re.escape(server.url)}(:predict)?: {message}"):
@@ -350,7 +314,7 @@ def test_a_dripping_or_endless_reply_is_bounded_in_time_and_size(exported):
 
     path, _ = exported
     metadata = (path / "assets.extra" / "wavegrad.json").read_text()
-    server = _CannedServer(metadata, _drip)
+    server = CannedServer(metadata, _drip)
     try:
         vocoder = ServingVocoder(server.url, timeout=3)
         start = time.monotonic()
@@ -359,7 +323,7 @@ def test_a_dripping_or_endless_reply_is_bounded_in_time_and_size(exported):
         assert time.monotonic() - start < 4.5
     finally:
         server.close()
-    server = _CannedServer(metadata, _endless)
+    server = CannedServer(metadata, _endless)
     try:
         with pytest.raises(ServingError, match=r"the reply is larger than 1,125,\d{3} bytes"):
             ServingVocoder(server.url, timeout=30).vocode(np.full((12, 64), -5.0, np.float32), seed=0)
@@ -381,7 +345,7 @@ def test_a_served_metadata_reply_that_is_not_an_export_s_is_refused(exported, ch
 
     path, _ = exported
     metadata = json.loads((path / "assets.extra" / "wavegrad.json").read_text())
-    server = _CannedServer(json.dumps({**metadata, **change}), b"")
+    server = CannedServer(json.dumps({**metadata, **change}), b"")
     try:
         with pytest.raises(MetadataError, match=f"{server.url} \\(metadata\\): {message}"):
             ServingVocoder(server.url, timeout=10)

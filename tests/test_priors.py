@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from test_diffusion import eps_np, eps_tf, numpy_sampler
 from wavegrad_tf import diffusion, mel as mel_lib, priors, schedules
-from wavegrad_tf.config import load_config
+from wavegrad_tf.config import Consistency, load_config
 from wavegrad_tf.runtime import PositionalNoise
 
 ENERGY_MAX, STD_MIN, LIFTER = 4.8, 0.1, 24
@@ -109,5 +109,5 @@ def test_sampler_under_specgrad_matches_the_numpy_sampler(cfg, clip_mel):
     noises = {n: librosa_filtered(noise(n, 1, 0, 12 * hop)[0], filt, a)[None].astype(np.float64)
               for n in range(len(betas) + 1)}
     expected = numpy_sampler(eps_np, mel.astype(np.float64), hop, betas, noises)
-    got = diffusion.Sampler(eps_tf, cfg, betas)(mel, noise).numpy()
+    got = diffusion.Sampler(eps_tf, cfg, betas, Consistency())(mel, noise).numpy()
     assert np.linalg.norm(got - expected) / np.linalg.norm(expected) <= 1e-4

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, SPEECH, TINY, run_module
+from conftest import ROOT, SPEECH, TF_LOADED, TF_VERBOSE, TINY, run_module
 from reliability_table import CASES, fill, markdown
 
 
@@ -33,7 +33,7 @@ def outcomes(tiny_run, tiny_tflite, tmp_path_factory):
         if case.setup:
             case.setup(work, fixtures)
         before = _digest(work / "run")
-        proc = run_module([fill(a, fixtures) for a in case.args], check=False, timeout=300)
+        proc = run_module([fill(a, fixtures) for a in case.args], env=TF_VERBOSE, check=False, timeout=300)
         return proc, before, _digest(work / "run"), fixtures
 
     with ThreadPoolExecutor(3) as pool:
@@ -51,7 +51,7 @@ def test_case(outcomes, index):
         assert message in proc.stderr.strip().splitlines()[-1], proc.stderr[-3000:]
         assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
         if not case.tensorflow:  # refused before the model (or anything of TensorFlow) was loaded
-            assert "oneDNN" not in proc.stderr, proc.stderr[-3000:]
+            assert TF_LOADED not in proc.stderr, proc.stderr[-3000:]
         if case.entry == "train":  # a refused run is left as it was
             assert after == before
     else:

@@ -177,8 +177,8 @@ def test_each_prior_and_consistency_exports_equal_to_the_keras_sampler(tiny_run,
     within 1e-4 relative L2, and the TFLite graph still runs wholly in XNNPACK."""
     import yaml
 
-    from export.saved_model_lib import export_saved_model
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.saved_model_lib import export_saved_model
+    from wavegrad_tf.export.tflite_lib import export_tflite
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("audio_cache"))

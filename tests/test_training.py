@@ -14,10 +14,11 @@ import tensorflow as tf
 from conftest import ROOT, SPEECH, TINY, run_module
 from wavegrad_tf.runs import Run
 from wavegrad_tf import data, diffusion, mel, schedules, train_lib
-from wavegrad_tf.config import load_config
+from wavegrad_tf.config import Consistency, load_config
 from wavegrad_tf.model import build_model, checkpoint_variables
 from wavegrad_tf.runtime import PositionalNoise
-from wavegrad_tf.trainer import Trainer, noise_loss
+from wavegrad_tf.losses import noise_loss
+from wavegrad_tf.trainer import Trainer
 
 
 def trainer_on(cfg, tmp_path, clips):
@@ -41,7 +42,7 @@ def test_overfits_one_clip(tmp_path):
     clips = data.prepare_corpus(SPEECH[0].parent, cfg, tmp_path / "cache").clips[:1]
     trainer, cfg = trainer_on(cfg, tmp_path, clips)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
-    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(300)]
+    losses = [float(trainer.train_step(next(batches))["loss"]) for _ in range(300)]
     first, last = np.mean(losses[:20]), np.mean(losses[-20:])
     assert last < first / 3, (first, last)
 
@@ -49,7 +50,8 @@ def test_overfits_one_clip(tmp_path):
     audio = audio[:len(audio) // cfg.audio.hop_length * cfg.audio.hop_length].astype(np.float32)
     features = mel.log_mel_spectrogram(audio, cfg.audio, use_tf=False)[None, :-1]
     sample = diffusion.Sampler(lambda y, m, c: trainer.averaged_model()([y, m, c]), cfg,
-                               schedules.get_schedule("manual-6"))(features, PositionalNoise(0)).numpy()[0]
+                               schedules.get_schedule("manual-6"), Consistency())(
+        features, PositionalNoise(0)).numpy()[0]
     noise = np.random.default_rng(0).standard_normal(len(audio)).astype(np.float32) * audio.std()
 
     def dist(x):
@@ -64,11 +66,11 @@ def test_nonfinite_step_is_skipped(tmp_path, tiny_cfg):
     batch = next(iter(data.dataset(clips, cfg, 4, seed=0)))
     before = {k: np.asarray(v).copy() for k, v in checkpoint_variables(trainer.network).items()}
     bad = dict(batch, noisy_audio=tf.tensor_scatter_nd_update(batch["noisy_audio"], [[0, 3]], [np.nan]))
-    loss, _ = trainer.train_step(bad)
+    loss = trainer.train_step(bad)["loss"]
     assert not np.isfinite(float(loss))
     assert all(np.array_equal(np.asarray(v), before[k]) for k, v in checkpoint_variables(trainer.network).items())
     assert int(trainer.step) == 1 and int(trainer.optimizer.iterations) == 0
-    loss, _ = trainer.train_step(batch)
+    loss = trainer.train_step(batch)["loss"]
     assert np.isfinite(float(loss)) and int(trainer.optimizer.iterations) == 1
     assert any(not np.array_equal(np.asarray(v), before[k]) for k, v in checkpoint_variables(trainer.network).items())
 
@@ -167,7 +169,7 @@ def test_mixed_precision_step_is_finite_and_keeps_float32_weights(tmp_path, tiny
     assert trainer.network.compute_dtype == "float16"
     assert all(v.dtype == "float32" for v in trainer.network.weights)
     batches = iter(data.dataset(clips, cfg, 4, seed=0))
-    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(10)]
+    losses = [float(trainer.train_step(next(batches))["loss"]) for _ in range(10)]
     # float16 gradients overflow at the initial scale 2^15: those steps are skipped and the scale halves.
     applied, scale = int(trainer.optimizer.iterations.numpy()), float(trainer.optimizer.dynamic_scale.numpy())
     assert np.all(np.isfinite(losses)) and applied >= 5
@@ -188,7 +190,8 @@ def test_xla_step_makes_the_same_update(tmp_path):
     batch = next(iter(data.dataset(clips, cfg, 4, seed=0)))
     for _ in range(2):
         expected, got = plain.train_step(batch), jit.train_step(batch)
-        np.testing.assert_allclose([float(x) for x in got], [float(x) for x in expected], rtol=1e-4)
+        np.testing.assert_allclose([float(got[k]) for k in ("loss", "grad_norm")],
+                                   [float(expected[k]) for k in ("loss", "grad_norm")], rtol=1e-4)
     # Adam turns a near-zero gradient into a full-size step of either sign, so one weight in thousands may move
     # the other way under XLA's rounding: the updates are compared as a whole, against their own size.
     def update(trainer):
@@ -216,7 +219,7 @@ def test_bfloat16_steps_stay_finite_and_learn(tmp_path):
         return float(tf.reduce_mean(noise_loss(fixed["noise"], pred, trainer.prior, fixed["mel"])))
 
     before = fixed_loss()
-    losses = [float(trainer.train_step(next(batches))[0]) for _ in range(30)]
+    losses = [float(trainer.train_step(next(batches))["loss"]) for _ in range(30)]
     assert np.all(np.isfinite(losses)) and int(trainer.optimizer.iterations.numpy()) == 30
     after = fixed_loss()
     assert after < 0.8 * before, (before, after)

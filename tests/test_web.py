@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import ROOT, SPEECH, tflite_files
+from conftest import ROOT, SPEECH, scratch_web, tflite_files
 from wavegrad_tf import mel as mel_lib, web_lib
 from wavegrad_tf.audio import load_audio
 from wavegrad_tf.config import load_config
@@ -127,7 +127,7 @@ def test_a_person_vocodes_a_recording_with_the_pretrained_model(browser, tmp_pat
     Vocode, download the wav. It has the clip's duration, is finite, and its log-mel is closer to the clip's than
     the pretrained test's threshold. The network alone is exported (--consistency none): the projection would
     bring any output's mel to the clip's, and the threshold tells the trained network from others only without it."""
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.tflite_lib import export_tflite
     from test_pretrained import NAME, THRESHOLD
 
     model = export_tflite(NAME, tmp_path / "export", variants=["float16"], signature_frames=(80,),
@@ -185,7 +185,7 @@ def test_the_command_serves_the_page_and_the_model(tiny_tflite, tmp_path):
 def test_a_run_is_exported_once_and_then_reused(tiny_run, tmp_path, monkeypatch):
     """model_file on a run: the first call exports the variant, the second finds an export of the same settings
     and reuses it, a changed schedule in the run's config exports again."""
-    import export.tflite_lib
+    import wavegrad_tf.export.tflite_lib
     from wavegrad_tf.vocoders import resolve
 
     calls = []
@@ -193,10 +193,10 @@ def test_a_run_is_exported_once_and_then_reused(tiny_run, tmp_path, monkeypatch)
     def fake_export(model, output, variants):
         calls.append(variants)
         Path(output).mkdir(parents=True, exist_ok=True)
-        export.tflite_lib.planned_metadata(model).save(output)
+        wavegrad_tf.export.tflite_lib.planned_metadata(model).save(output)
         (Path(output) / f"{variants[0]}.tflite").write_bytes(b"stub")
 
-    monkeypatch.setattr(export.tflite_lib, "export_tflite", fake_export)
+    monkeypatch.setattr(wavegrad_tf.export.tflite_lib, "export_tflite", fake_export)
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("audio_cache"))
     first = web_lib.model_file(resolve(str(run)), "float16", tmp_path / "web")
@@ -209,23 +209,8 @@ def test_a_run_is_exported_once_and_then_reused(tiny_run, tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def scratch_web(tmp_path):
-    """A copy of web/ with LiteRT.js's entry point stubbed, a secret beside it and a symlink from web/ to it."""
-    web = tmp_path / "web"
-    web.mkdir()
-    for name in ("index.html", "app.js"):
-        shutil.copy(WEB / name, web / name)
-    lib = web / "node_modules" / "@litertjs" / "core" / "dist"
-    lib.mkdir(parents=True)
-    (lib / "index.js").write_text("export {};\n")
-    (tmp_path / "secret.txt").write_text("not for the page")
-    (web / "secret.js").symlink_to(tmp_path / "secret.txt")
-    model = tmp_path / "model" / "m.tflite"
-    model.parent.mkdir()
-    model.write_bytes(b"model")
-    (model.parent / "wavegrad.json").write_text("{}")
-    (model.parent / "other.tflite").write_bytes(b"other")
-    return web, model
+def scratch(tmp_path):
+    return scratch_web(tmp_path)
 
 
 def _get(server, path: str, host: str = None):
@@ -239,11 +224,11 @@ def _get(server, path: str, host: str = None):
     return response.status, body
 
 
-def test_the_server_answers_only_its_hosts_and_only_a_fixed_set_of_files(scratch_web):
+def test_the_server_answers_only_its_hosts_and_only_a_fixed_set_of_files(scratch):
     """The third audit: any Host header was answered (a page that rebinds its DNS name to 127.0.0.1 could read what
     is served); /node_modules/ was listed; a symlink out of web/ was followed. Now: loopback names and --host only,
     404 for any folder and anything but the page's files, LiteRT.js's built files and the model's two."""
-    web, model = scratch_web
+    web, model = scratch
     server = web_lib.serve(model, port=0, web_dir=web)
     try:
         port = server.server_address[1]
@@ -266,7 +251,7 @@ def test_the_server_answers_only_its_hosts_and_only_a_fixed_set_of_files(scratch
         allowed.shutdown()
 
 
-def test_idle_connections_are_bounded_in_number_and_time(scratch_web, monkeypatch):
+def test_idle_connections_are_bounded_in_number_and_time(scratch, monkeypatch):
     """300 idle connections held 303 threads, for ever. Now at most MAX_CONNECTIONS are served at once (one more is
     closed unanswered) and each idle one is closed after IDLE_SECONDS."""
     import socket
@@ -274,7 +259,7 @@ def test_idle_connections_are_bounded_in_number_and_time(scratch_web, monkeypatc
     import time
 
     monkeypatch.setattr(web_lib._Handler, "timeout", 1)
-    web, model = scratch_web
+    web, model = scratch
     before = threading.active_count()
     server = web_lib.serve(model, port=0, web_dir=web)
     try:

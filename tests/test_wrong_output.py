@@ -31,8 +31,8 @@ def test_weights_that_are_not_finite_are_refused_by_every_export_and_package(nan
     """The audit exported a run whose weights held one NaN: exit 0, its size printed, and a .tflite that can only
     make NaN. The SavedModel and TFLite exporters, the web page's export and package now refuse it, naming the
     variable, and write nothing."""
-    from export.saved_model_lib import export_saved_model
-    from export.tflite_lib import export_tflite
+    from wavegrad_tf.export.saved_model_lib import export_saved_model
+    from wavegrad_tf.export.tflite_lib import export_tflite
     from wavegrad_tf import package_lib, pretrained, web_lib
     from wavegrad_tf.runs import Run, RunError
     from wavegrad_tf.vocoders import resolve

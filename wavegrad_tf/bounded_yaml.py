@@ -21,7 +21,8 @@ def read_yaml(text: str, source: str):
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        raise ConfigError(f"{source}: not valid YAML{at} ({getattr(e, 'problem', None) or e})") from None
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())  # one line: its mark spans several
+        raise ConfigError(f"{source}: not valid YAML{at} ({problem})") from None
     count, stack = 0, [data]
     while stack:  # counts values as a reader sees them, each alias expanded
         item = stack.pop()

@@ -6,11 +6,12 @@ anything else is an internal error and keeps its traceback."""
 from __future__ import annotations
 
 import errno
+import logging as std_logging
 import signal
 import sys
 from typing import Optional
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from wavegrad_tf.errors import UserError
 
@@ -25,22 +26,62 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt  # so `finally` blocks remove partial outputs, as on Ctrl-C
 
 
-def main(define_flags, main_fn) -> None:
-    """What a command line's `if __name__ == "__main__":` does: TensorFlow's C++ logs quiet, its flags, `run`."""
+# The console scripts (setup.cfg's entry points): each the same as `python -m MODULE`.
+COMMANDS = {"wavegrad-train": "wavegrad_tf.train", "wavegrad-infer": "wavegrad_tf.infer",
+            "wavegrad-evaluate": "wavegrad_tf.evaluate", "wavegrad-schedule-search": "wavegrad_tf.schedule_search",
+            "wavegrad-package": "wavegrad_tf.package", "wavegrad-demo": "wavegrad_tf.demo", "wavegrad-web": "wavegrad_tf.web",
+            "wavegrad-asterisk-corpus": "wavegrad_tf.asterisk_corpus", "wavegrad-beam": "wavegrad_tf.beam",
+            "wavegrad-export-saved-model": "wavegrad_tf.export.saved_model",
+            "wavegrad-export-tflite": "wavegrad_tf.export.tflite"}
+
+
+def entry() -> None:
+    """What every console script runs: the command its name stands for in COMMANDS."""
+    import importlib
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    module = importlib.import_module(COMMANDS[os.path.basename(sys.argv[0])])
+    main(module.define_flags, module.main, getattr(module, "KNOWN_ONLY", False))
+
+
+def main(define_flags, main_fn, known_only: bool = False) -> None:
+    """What a command line's `if __name__ == "__main__":` does: TensorFlow's C++ logs quiet (its INFO banners, and
+    oneDNN's ERROR-level notes about instructions) unless --verbose or the user's own TF_CPP_MIN_LOG_LEVEL, its
+    flags, `run`. `known_only`: flags the tool does not define are left in argv for it (Beam's pipeline options)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if "--verbose" in sys.argv else "3")
     define_flags()
-    run(main_fn)
+    run(main_fn, known_only)
 
 
-def run(main) -> None:
+class _Short(std_logging.Formatter):
+    """A library warning as one line: "warning: ..." (absl's prefix of date, thread and source is for --verbose)."""
+
+    def format(self, record) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def quiet_logs() -> None:
+    """Library modules log through absl; a command shows their warnings and errors, short, and their INFO lines
+    (what the command prints itself, or details) only with --verbose."""
+    if flags.FLAGS.verbose:
+        logging.set_verbosity(logging.INFO)
+        return
+    logging.set_verbosity(logging.WARNING)
+    logging.get_absl_handler().setFormatter(_Short())
+    for name in ("apache_beam", "matplotlib"):  # chatty at INFO through the root logger
+        std_logging.getLogger(name).setLevel(std_logging.WARNING)
+
+
+def run(main, known_only: bool = False) -> None:
     """absl's app.run(main), with user errors reported as one line, and the shared flags a tool defined here listed
     in its --help beside its own."""
     for flag in flags.FLAGS.get_key_flags_for_module(__name__):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
     def guarded(argv):
+        quiet_logs()
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # training installs its own stop-after-this-step
             signal.signal(signal.SIGTERM, _terminated)
         try:
@@ -61,7 +102,8 @@ def run(main) -> None:
             print("interrupted", file=sys.stderr)
             sys.exit(130)
 
-    app.run(guarded)
+    app.run(guarded, flags_parser=(lambda argv: flags.FLAGS(argv, known_only=True)) if known_only else
+            app.parse_flags_with_usage)
 
 
 def _output() -> Optional[str]:
@@ -129,10 +171,11 @@ def sampling_options() -> dict:
 def define_consistency_flags() -> None:
     """--consistency, --consistency_iterations, --consistency_steps: the sampler's projection (for training runs
     and exporters; an export has its own baked in)."""
-    flags.DEFINE_enum("consistency", None, ["none", "mel", "gla", "gla_once"], "What the sampler makes its estimate "
-                      "consistent with: mel (the output's band energies rescaled to the mel), gla (GLA-Grad: "
-                      "Griffin-Lim projections in the first steps), gla_once (GLA-Grad++: one projection), none; "
-                      "default: the model's config (diffusion.consistency).")
+    from wavegrad_tf.config import Consistency
+
+    flags.DEFINE_enum("consistency", None, list(Consistency.KINDS), "What the sampler makes its estimate consistent "
+                      "with: " + "; ".join(f"{name} ({kind.help})" for name, kind in Consistency.KINDS.items())
+                      + "; default: the model's config (diffusion.consistency).")
     flags.DEFINE_integer("consistency_iterations", None, "Projection iterations; default: the config's, else 8 for "
                          "mel and 32 for gla.")
     flags.DEFINE_integer("consistency_steps", None, "gla, gla_once: how many of the first steps; default: the config's.")

@@ -59,6 +59,13 @@ class AudioConfig:
                 f"({self.sample_rate / 2:g}), got fmin={self.fmin:g}, fmax={self.fmax:g}"
             )
 
+    def check_stft(self, use: str) -> None:
+        """The STFT of the projections and of SpecGrad (`wavegrad_tf.spectral`) frames audio in whole hops: `use`
+        needs the window to span a whole number of them."""
+        if self.win_length % self.hop_length:
+            raise ConfigError(f"audio.win_length: {use} works in the STFT, which needs a multiple of hop_length "
+                              f"({self.hop_length}), got {self.win_length}")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -157,8 +164,8 @@ class DiffusionConfig:
         if self.prior_energy_max is not None:
             _positive(f"{prefix}.prior_energy_max", self.prior_energy_max)
         _positive(f"{prefix}.specgrad_lifter", self.specgrad_lifter)
-        if self.consistency not in Consistency.DEFAULT_ITERATIONS:
-            raise ConfigError(f"{prefix}.consistency: expected one of {list(Consistency.DEFAULT_ITERATIONS)}, "
+        if self.consistency not in Consistency.KINDS:
+            raise ConfigError(f"{prefix}.consistency: expected one of {list(Consistency.KINDS)}, "
                               f"got {self.consistency!r}")
         if self.consistency_iterations is not None:
             _positive(f"{prefix}.consistency_iterations", self.consistency_iterations)
@@ -172,6 +179,24 @@ PRIORS = ("standard", "priorgrad", "specgrad")
 
 
 @dataclasses.dataclass(frozen=True)
+class ConsistencyKind:
+    """One thing the sampler can make its estimate consistent with (`wavegrad_tf.diffusion.Sampler`)."""
+
+    iterations: int  # projection iterations by default
+    per_step: bool  # GLA-Grad's: the clean estimate of the first steps projected, rather than the output
+    every_step: bool  # of those steps, every one (gla) or the first alone (gla_once)
+    help: str
+
+
+CONSISTENCY_KINDS = {
+    "none": ConsistencyKind(0, False, False, "the network alone"),
+    "mel": ConsistencyKind(8, False, False, "the output's band energies rescaled to the mel"),
+    "gla": ConsistencyKind(32, True, True, "GLA-Grad: Griffin-Lim projections in the first steps"),
+    "gla_once": ConsistencyKind(32, True, False, "GLA-Grad++: one projection, at the first step"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class Consistency:
     """What the sampler makes its estimate consistent with (`diffusion.consistency` in the config, which explains
     each kind). `steps`: how many of the first, noisiest steps GLA-Grad's projection replaces the clean estimate in."""
@@ -180,7 +205,7 @@ class Consistency:
     iterations: int = 0
     steps: int = 0
 
-    DEFAULT_ITERATIONS: typing.ClassVar[dict] = {"none": 0, "mel": 8, "gla": 32, "gla_once": 32}
+    KINDS: typing.ClassVar[dict] = CONSISTENCY_KINDS
     # Each iteration is two STFTs of the whole output: past this, vocoding takes hours for no measured gain
     # (GLA-Grad's own setting is 32).
     MAX_ITERATIONS: typing.ClassVar[int] = 1000
@@ -191,17 +216,16 @@ class Consistency:
         """The config's choice, each part replaced where given (the command-line flags)."""
         d = cfg.diffusion
         kind = kind or d.consistency
-        if kind not in cls.DEFAULT_ITERATIONS:
-            raise UserError(f"--consistency: expected one of {list(cls.DEFAULT_ITERATIONS)}, got {kind!r}")
+        if kind not in cls.KINDS:
+            raise UserError(f"--consistency: expected one of {list(cls.KINDS)}, got {kind!r}")
         iterations = iterations if iterations is not None else d.consistency_iterations
-        iterations = cls.DEFAULT_ITERATIONS[kind] if iterations is None else iterations
+        iterations = cls.KINDS[kind].iterations if iterations is None else iterations
         steps = d.consistency_steps if steps is None else steps
-        if kind != "none" and cfg.audio.win_length % cfg.audio.hop_length:
-            raise UserError(f"--consistency {kind}: the STFT projections need audio.win_length a multiple of "
-                            f"hop_length ({cfg.audio.hop_length}), got {cfg.audio.win_length}")
+        if kind != "none":
+            cfg.audio.check_stft(f"--consistency {kind}")
         if kind == "none":
             return cls()
-        return cls(kind, iterations, steps if kind in ("gla", "gla_once") else 0).validate("--consistency")
+        return cls(kind, iterations, steps if cls.KINDS[kind].per_step else 0).validate("--consistency")
 
     def validate(self, source: str = "consistency") -> "Consistency":
         """Itself, if a sampler can run it; else a UserError naming the field: of wavegrad.json (`source`
@@ -209,9 +233,9 @@ class Consistency:
         flag = source.startswith("--")
         field = (lambda name: source if name == "kind" else f"{source}_{name}") if flag else (
             lambda name: f"{source}.{name}")
-        if self.kind not in self.DEFAULT_ITERATIONS:
-            raise UserError(f"{field('kind')}: expected one of {list(self.DEFAULT_ITERATIONS)}, got {self.kind!r}")
-        projects, per_step = self.kind != "none", self.kind in ("gla", "gla_once")
+        if self.kind not in self.KINDS:
+            raise UserError(f"{field('kind')}: expected one of {list(self.KINDS)}, got {self.kind!r}")
+        projects, per_step = self.kind != "none", self.KINDS[self.kind].per_step
         for name, value, least, most in (("iterations", self.iterations, int(projects), self.MAX_ITERATIONS),
                                          ("steps", self.steps, int(per_step), 1000)):
             if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
@@ -254,6 +278,22 @@ class TrainConfig:
     validate_every: int = 5000
     validation_fraction: float = 0.05
     seed: int = 1234
+    # InferGrad (Chen et al. 2022): the weight of a second loss, between the few-step sampler's output and the
+    # recording, the sampler run from the prior's noise through one of `infer_schedules` (in turn, a step each)
+    # with gradients through every step (0: WaveGrad's noise-prediction loss alone). The loss: multi-resolution
+    # STFT distance + infer_waveform_weight x waveform L1 (`wavegrad_tf.losses.output_loss`).
+    infer_loss_weight: float = 0.0
+    # Schedules (presets, lists of betas or files) the loss unrolls; empty: diffusion.inference_schedule.
+    infer_schedules: Any = ()
+    # Items of each replica's batch unrolled: each costs a forward and a backward pass per sampler step.
+    infer_items: int = 4
+    infer_waveform_weight: float = 1.0
+
+    def __post_init__(self):
+        # Held as tuples, as every list of a config is: a config read back equals the one written.
+        if isinstance(self.infer_schedules, (list, tuple)):
+            object.__setattr__(self, "infer_schedules", tuple(
+                tuple(s) if isinstance(s, list) else s for s in self.infer_schedules))
 
     def validate(self, hop_length: int, prefix: str = "train") -> None:
         for name in ("batch_size", "learning_rate", "grad_clip_norm", "segment_length",
@@ -273,6 +313,20 @@ class TrainConfig:
         if not 0 <= self.validation_fraction < 1:
             raise ConfigError(
                 f"{prefix}.validation_fraction: expected in [0, 1), got {self.validation_fraction}")
+        for name in ("infer_loss_weight", "infer_waveform_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{prefix}.{name}: expected >= 0, got {getattr(self, name)}")
+        if not 1 <= self.infer_items <= self.batch_size:
+            raise ConfigError(f"{prefix}.infer_items: expected from 1 to batch_size ({self.batch_size}), "
+                              f"got {self.infer_items}")
+        if not isinstance(self.infer_schedules, (list, tuple)):
+            raise ConfigError(f"{prefix}.infer_schedules: expected a list of schedules, got {_show(self.infer_schedules)}")
+        for i, schedule in enumerate(self.infer_schedules):
+            try:
+                if len(schedules.get_schedule(schedule)) > MAX_INFER_STEPS:
+                    raise ValueError(f"more than {MAX_INFER_STEPS} steps: the loss unrolls every one")
+            except ValueError as e:
+                raise ConfigError(f"{prefix}.infer_schedules[{i}]: {e}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,11 +343,12 @@ class Config:
         self.model.validate(self.audio.hop_length)
         self.diffusion.validate()
         d = self.diffusion
-        if (d.consistency != "none" or d.prior == "specgrad") and self.audio.win_length % self.audio.hop_length:
-            raise ConfigError(f"audio.win_length: diffusion.{'prior' if d.prior == 'specgrad' else 'consistency'} "
-                              f"works in the STFT, which needs a multiple of hop_length ({self.audio.hop_length}), "
-                              f"got {self.audio.win_length}")
+        if d.consistency != "none" or d.prior == "specgrad":
+            self.audio.check_stft(f"diffusion.{'prior' if d.prior == 'specgrad' else 'consistency'}")
         self.train.validate(self.audio.hop_length)
+        if self.train.infer_loss_weight and not d.continuous:
+            raise ConfigError("train.infer_loss_weight: a discrete-index model (diffusion.continuous: false) samples "
+                              "only with its training schedule, which is too long to unroll; expected 0")
         return self
 
     def to_dict(self) -> dict:
@@ -307,25 +362,31 @@ class Config:
         os.replace(tmp, path)
 
 
+MAX_INFER_STEPS = 50  # InferGrad unrolls few steps (the paper: 2 to 6); each holds a network's activations
+
+
 # What a resumed run may change: how it trains and samples, not the network, its features or its noise.
 RESUMABLE = ("name", "train.", "diffusion.inference_schedule", "diffusion.consistency")
 
 
-def resume_config(stored: Config, new: Config, source: str = "the run") -> tuple[Config, list[str]]:
+def resume_config(stored: Config, new: Config, source: str = "the run") -> Config:
     """The config to continue `source`'s weights with (a resumed run, or a fine-tuning's starting model): `new`,
-    where it differs from `stored` only in RESUMABLE fields (PriorGrad's measured normaliser kept), and the
-    accepted changes as "field: old -> new" lines. Any other difference is a ConfigError naming each field
-    with its old and new value."""
+    where it differs from `stored` only in RESUMABLE fields (PriorGrad's measured normaliser kept). Any other
+    difference is a ConfigError naming each field with its old and new value."""
     if new.diffusion.prior_energy_max is None:
         new = dataclasses.replace(new, diffusion=dataclasses.replace(
             new.diffusion, prior_energy_max=stored.diffusion.prior_energy_max))
-    old, now = _flatten(stored.to_dict()), _flatten(new.to_dict())
-    changed = [(k, old.get(k), now.get(k)) for k in sorted(set(old) | set(now)) if old.get(k) != now.get(k)]
-    refused = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not k.startswith(RESUMABLE)]
+    refused = [line for line in changes(stored, new) if not line.startswith(RESUMABLE)]
     if refused:
         raise ConfigError(f"{source} was trained with other network, feature or noise settings; continuing its "
                           "weights would change " + "; ".join(refused) + " (train a new run, or keep the settings)")
-    return new, [f"{k}: {a!r} -> {b!r}" for k, a, b in changed]
+    return new
+
+
+def changes(stored: Config, new: Config) -> list[str]:
+    """Every field `new` changes, as "field: old -> new" lines."""
+    old, now = _flatten(stored.to_dict()), _flatten(new.to_dict())
+    return [f"{k}: {old.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(old) | set(now)) if old.get(k) != now.get(k)]
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
@@ -367,6 +428,13 @@ def _show(value, limit: int = 80) -> str:
     """A value for an error message, cut short: a list from a YAML file can hold 100,000 values."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def echo(text: str, limit: int = 80) -> str:
+    """What the user typed, for a one-line message: as typed if printable, else quoted with escapes; cut short."""
+    text = str(text)
+    shown = text if text.isprintable() else repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}..."
 
 
 def _coerce(field: str, tp, value):
@@ -478,9 +546,9 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'train.batch_size=8' -> (['train', 'batch_size'], 8); the value is read as YAML."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected section.key=value")
+        raise ConfigError(f"--override {echo(text)}: expected section.key=value")
     key, value = text.split("=", 1)
-    return key.strip().split("."), read_yaml(value, f"--override {text[:80]}")
+    return key.strip().split("."), read_yaml(value, f"--override {echo(text)}")
 
 
 def load_config(name_or_path: str | os.PathLike = "base", overrides: Optional[list[str]] = None) -> Config:
@@ -499,4 +567,4 @@ def load_config(name_or_path: str | os.PathLike = "base", overrides: Optional[li
     except ConfigError as e:
         # Named by where the bad value came from: an override, else the file.
         given = [text for text in overrides or [] if str(e).startswith(text.split("=", 1)[0].strip() + ":")]
-        raise ConfigError(f"{f'--override {given[-1]}' if given else path}: {e}") from None
+        raise ConfigError(f"{f'--override {echo(given[-1])}' if given else path}: {e}") from None

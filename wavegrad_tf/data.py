@@ -100,7 +100,7 @@ def prepare_corpus(data_dir: str | os.PathLike, cfg: Config, cache_dir: str | os
                 clips.extend(future.result())
             except AudioError as e:
                 skipped[str(path)] = e.description
-                logging.warning("skipping %s", e)
+                logging.info("skipping %s", e)  # the caller reports them (train prints each)
     corpus = Corpus(clips, skipped)
     logging.info("data: %s", corpus.summary())
     return corpus
@@ -143,9 +143,15 @@ def energy_max(clips: list[Clip], cfg: Config) -> float:
     return top
 
 
+def infer_schedules(cfg: Config) -> list:
+    """The betas of each schedule InferGrad's loss unrolls (`train.infer_schedules`, else the inference schedule)."""
+    return [schedules.get_schedule(s) for s in cfg.train.infer_schedules or [cfg.diffusion.inference_schedule]]
+
+
 def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless batches {audio, mel, noisy_audio, noise, noise_level, conditioning}; the noise is drawn from the
-    config's prior (`wavegrad_tf.priors`) for each crop's mel.
+    """Endless batches {audio, mel, noisy_audio, noise, noise_level, conditioning}, and with InferGrad's loss
+    sampler_noise [batch, steps, samples]; the noise is drawn from the config's prior (`wavegrad_tf.priors`) for
+    each crop's mel.
 
     Crop starts are drawn uniformly over all valid hop-aligned positions of the corpus, so long
     files are sampled in proportion to their length. The diffusion noise is drawn here, from
@@ -172,12 +178,20 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
         window = read_window(paths[idx], start, cfg)
         return tf.ensure_shape(window, [seg + cfg.audio.win_length])
 
+    # InferGrad's sampler: white noise for every step of the longest schedule it unrolls (the sampler shapes it by
+    # the prior, as at inference).
+    sampler_steps = max(map(len, infer_schedules(cfg)), default=0) if cfg.train.infer_loss_weight else 0
+
     def features(window, seeds):
         audio, log_mel = crop_features(window, cfg)
         noise = prior.shape(tf.random.stateless_normal(tf.shape(audio), seeds[0]), prior.condition(log_mel))
         level, conditioning = diffusion.draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
-        return {"audio": audio, "mel": log_mel, "noise": noise, "noise_level": level,
-                "conditioning": conditioning, "noisy_audio": diffusion.add_noise(audio, noise, level)}
+        batch = {"audio": audio, "mel": log_mel, "noise": noise, "noise_level": level,
+                 "conditioning": conditioning, "noisy_audio": diffusion.add_noise(audio, noise, level)}
+        if sampler_steps:
+            batch["sampler_noise"] = tf.random.stateless_normal(
+                [batch_size, sampler_steps, seg], tf.random.experimental.stateless_fold_in(seeds[0], 1))
+        return batch
 
     windows = (tf.data.Dataset.random(seed=seed).map(pick).map(load, num_parallel_calls=tf.data.AUTOTUNE)
                .batch(batch_size, drop_remainder=True))

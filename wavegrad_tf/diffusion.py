@@ -53,11 +53,11 @@ class Sampler:
     is traced, unrolled, for export.
     """
 
-    def __init__(self, eps_fn: Callable, cfg, betas, consistency: Optional[Consistency] = None):
+    def __init__(self, eps_fn: Callable, cfg, betas, consistency: Consistency):
         self.eps_fn, self.cfg = eps_fn, cfg
         self.betas = np.asarray(betas, np.float64)
         self.prior = priors.prior_for(cfg)
-        self.consistency = consistency or Consistency()
+        self.consistency = consistency
         self.c = sampler_coefficients(self.betas)
         per_step = schedules.conditioning(self.betas, cfg.diffusion.continuous)
         self.model_input = self.c["noise_level"] if per_step is None else per_step
@@ -69,8 +69,9 @@ class Sampler:
         length = mel.shape[1] * hop if mel.shape[1] is not None else tf.shape(mel)[1] * hop
         noise = noise or PositionalNoise()
         state = self.prior.condition(mel)
-        target = mel_lib.magnitude_from_mel(tf.concat([mel, mel[:, -1:]], 1), self.cfg.audio) if kind in (
-            "gla", "gla_once") else None
+        per_step = Consistency.KINDS[kind]
+        target = mel_lib.magnitude_from_mel(tf.concat([mel, mel[:, -1:]], 1), self.cfg.audio) if per_step.per_step \
+            else None
 
         def draw(step):
             return self.prior.shape(tf.convert_to_tensor(noise(step, batch, start_sample, length), tf.float32), state)
@@ -80,7 +81,7 @@ class Sampler:
             eps = self.eps_fn(y, mel, tf.fill([batch], np.float32(self.model_input[n])))
             if n >= steps - self.consistency.steps:  # GLA-Grad: the clean estimate replaced by its projection
                 level, spread = np.float32(c["noise_level"][n]), np.float32(np.sqrt(1 - c["noise_level"][n] ** 2))
-                if projected is None or kind == "gla":
+                if projected is None or per_step.every_step:
                     projected = spectral.griffin_lim((y - spread * eps) / level, target, self.cfg.audio,
                                                      self.consistency.iterations)
                 eps = (y - level * projected) / spread
@@ -92,4 +93,5 @@ class Sampler:
             y = tf.clip_by_value(y, -ITERATE_BOUND, ITERATE_BOUND)
         if kind == "mel":
             y = spectral.mel_consistency(y, mel, self.cfg.audio, self.consistency.iterations)
-        return y
+        # Whatever made it, the output's peaks are brought under full scale by gain, never by a clip.
+        return spectral.limit(y, self.cfg.audio.hop_length)

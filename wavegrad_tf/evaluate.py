@@ -25,9 +25,11 @@ def define_flags():
     cli.define_sampling_flags()
     cli.define_seed_flag(0)
     flags.DEFINE_integer("max_files", None, "Score at most this many clips (sorted by path).")
-    flags.DEFINE_integer("griffin_lim_iterations", 32, "Griffin-Lim iterations for the baseline.")
+    flags.DEFINE_integer("griffin_lim_iterations", 32, "Griffin-Lim iterations for the baseline (0: none).")
     flags.DEFINE_list("metrics", None, "Subset of metrics (default: all).")
     flags.DEFINE_integer("plot_files", 3, "Clips shown in spectrograms.png.")
+    flags.DEFINE_enum("mel", "exact", ["exact", "tts_like"], "What every vocoder is given: the recording's own mel, or "
+                      "a TTS model's kind of mel (smoothed, with errors, shifted half a frame: wavegrad_tf.tts_like).")
 
 
 def main(argv):
@@ -35,7 +37,8 @@ def main(argv):
     from wavegrad_tf.evaluate_lib import evaluate, summary_markdown
 
     results = evaluate(cli.model_source(), FLAGS.output, FLAGS.audio_dir, FLAGS.seed, FLAGS.max_files,
-                       FLAGS.griffin_lim_iterations, FLAGS.metrics, FLAGS.plot_files, **cli.sampling_options())
+                       FLAGS.griffin_lim_iterations, FLAGS.metrics, FLAGS.plot_files, FLAGS.mel, progress=True,
+                       **cli.sampling_options())
     print(summary_markdown(results))
     print(f"wrote {FLAGS.output}/results.json, results.csv, summary.md, spectrograms.png, audio/")
 

@@ -16,11 +16,13 @@ from typing import Optional
 import numpy as np
 from absl import logging
 
-from wavegrad_tf import metrics, runs
+from wavegrad_tf import metrics
 from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio, save_wav
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.mel import log_mel_spectrogram
 from wavegrad_tf.plots import spectrogram_grid
+from wavegrad_tf.progress import bar as progress_bar
+from wavegrad_tf.tts_like import tts_like
 from wavegrad_tf.vocoders import ModelSource, resolve
 from wavegrad_tf.vocoders.griffin_lim import GriffinLim
 
@@ -32,8 +34,8 @@ def evaluation_files(source, audio_dir: Optional[str | os.PathLike]) -> list[Pat
     if audio_dir is not None:
         return list_audio_files(audio_dir, "--audio_dir")
     run = getattr(source, "run", None)
-    if run is None or not (run.folder / runs.SPLIT).is_file():
-        raise UserError(f"--model {source.spec}: not a training run with {runs.SPLIT}; pass --audio_dir")
+    if run is None or not run.has_split:
+        raise UserError(f"--model {source.spec}: not a training run that lists its held-out clips; pass --audio_dir")
     return [Path(p) for p in run.held_out_files()]
 
 
@@ -62,11 +64,15 @@ def score(audio: np.ndarray, reference: np.ndarray, audio_cfg, names, ground_tru
     return out
 
 
+MELS = ("exact", "tts_like")  # what the vocoders are given: the recording's mel, or a TTS model's (`tts_like`)
+
+
 def evaluate(model, output, audio_dir=None, seed: int = 0, max_files: Optional[int] = None,
-             griffin_lim_iterations: int = 32, metric_names=None, plot_files: int = 3, **options) -> dict:
+             griffin_lim_iterations: int = 32, metric_names=None, plot_files: int = 3, mel: str = "exact",
+             progress: bool = False, **options) -> dict:
     """Scores every clip of `model` (a `ModelSource` or what names one; `options` are its `load`'s), writes the
-    outputs to `output` and returns the results dict (results.json)."""
-    for name, value, least in (("--max_files", max_files, 1), ("--griffin_lim_iterations", griffin_lim_iterations, 1),
+    outputs to `output` and returns the results dict (results.json). `mel`: one of MELS."""
+    for name, value, least in (("--max_files", max_files, 1), ("--griffin_lim_iterations", griffin_lim_iterations, 0),
                                ("--plot_files", plot_files, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise UserError(f"{name} {value}: expected a whole number >= {least}")
@@ -75,16 +81,18 @@ def evaluate(model, output, audio_dir=None, seed: int = 0, max_files: Optional[i
     if audio_dir is not None and Path(output).resolve().is_relative_to(Path(audio_dir).resolve()):
         raise UserError(f"--output {output}: inside --audio_dir {audio_dir}; its vocoded clips would be scored as "
                         "recordings next time: expected a folder outside it")
+    if mel not in MELS:
+        raise UserError(f"--mel {mel}: expected one of {list(MELS)}")
     source = model if isinstance(model, ModelSource) else resolve(model)
     source.check(**options)
     files = evaluation_files(source, audio_dir)[:max_files]
     metric_names = check_metrics(metric_names)
     return evaluate_vocoder(source.load(**options), files, output, source.spec, seed, griffin_lim_iterations,
-                            metric_names, plot_files)
+                            metric_names, plot_files, mel, progress)
 
 
 def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_lim_iterations: int = 32,
-                     metric_names=None, plot_files: int = 3) -> dict:
+                     metric_names=None, plot_files: int = 3, mel: str = "exact", progress: bool = False) -> dict:
     """`evaluate` for any `wavegrad_tf.runtime.Vocoder` and a list of files."""
     names = check_metrics(metric_names)
     missing = {n: metrics.missing_packages(n) for n in names}
@@ -95,13 +103,15 @@ def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_
 
     files = [Path(f) for f in files]
     cfg = vocoder.metadata.audio
-    systems = {"wavegrad": vocoder, "griffin_lim": GriffinLim(cfg, griffin_lim_iterations)}
+    systems = {"wavegrad": vocoder}
+    if griffin_lim_iterations:  # 0: no baseline (a grid of evaluations scores it once)
+        systems["griffin_lim"] = GriffinLim(cfg, griffin_lim_iterations)
     output = Path(output)
     (output / "audio").mkdir(parents=True, exist_ok=True)
 
     rows, skipped, plots = [], [], []
     warm = False
-    for index, path in enumerate(files):
+    for index, path in enumerate(progress_bar(files, unit="clip", show=progress)):
         try:
             reference = load_audio(path, cfg.sample_rate)
             check_audio(reference, path, cfg.win_length)
@@ -109,16 +119,18 @@ def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_
             logging.warning("skipped %s", e)
             skipped.append({"file": str(path), "reason": e.description})
             continue
-        mel = log_mel_spectrogram(reference, cfg, use_tf=False)
+        features = log_mel_spectrogram(reference, cfg, use_tf=False)
+        if mel == "tts_like":  # every vocoder gets the same TTS-like mel; each is scored against the recording
+            features = tts_like(features, seed=index)
         if not warm:  # graph tracing is not vocoding time (two lengths: the trace after a second is shape-generic)
             for frames in (40, 41):
-                systems["wavegrad"].vocode(mel[:frames], seed)
+                systems["wavegrad"].vocode(features[:frames], seed)
             warm = True
         row = {"file": str(path), "seconds": len(reference) / cfg.sample_rate, "systems": {}}
         outputs = {"original": reference}
         for key, system in systems.items():
             start = time.perf_counter()
-            audio = system.vocode(mel, seed)[:len(reference)]
+            audio = system.vocode(features, seed)[:len(reference)]
             elapsed = time.perf_counter() - start
             # The index keeps clips of the same name in different folders apart.
             save_wav(output / "audio" / f"{index:03d}-{path.stem}.{key}.wav", audio, cfg.sample_rate)
@@ -136,10 +148,10 @@ def evaluate_vocoder(vocoder, files, output, label: str, seed: int = 0, griffin_
     results = {
         "model": label, "vocoder": vocoder.name,
         "betas": list(vocoder.metadata.betas),
-        "seed": seed, "sample_rate": cfg.sample_rate, "griffin_lim_iterations": griffin_lim_iterations,
+        "seed": seed, "sample_rate": cfg.sample_rate, "griffin_lim_iterations": griffin_lim_iterations, "mel": mel,
         "metrics": {n: {"label": metrics.METRICS[n].label, "better": metrics.METRICS[n].better} for n in names},
         "missing": missing, "skipped": skipped, "files": rows,
-        "mean": {s: _means(rows, s, ["rtf", *names]) for s in SYSTEMS},
+        "mean": {s: _means(rows, s, ["rtf", *names]) for s in SYSTEMS if s in rows[0]["systems"]},
     }
     (output / "results.json").write_text(json.dumps(results, indent=1))
     _write_csv(output / "results.csv", rows, names)
@@ -172,23 +184,24 @@ def _write_csv(path: Path, rows, names) -> None:
 def summary_markdown(results: dict) -> str:
     labels = {"wavegrad": results["vocoder"],
               "griffin_lim": f"Griffin-Lim ({results['griffin_lim_iterations']} it.)", "ground_truth": "recording"}
-    header = "| metric | better | " + " | ".join(labels[s] for s in SYSTEMS) + " |"
+    systems = list(results["mean"])
+    header = "| metric | better | " + " | ".join(labels[s] for s in systems) + " |"
     lines = [f"# Evaluation of `{results['model']}`", "",
              f"{len(results['files'])} clips, {sum(r['seconds'] for r in results['files']):.1f} s at "
              f"{results['sample_rate']} Hz; seed {results['seed']}; "
              f"{len(results['skipped'])} files skipped. Means over clips.", "", header,
-             "|---|---|" + "---|" * len(SYSTEMS)]
+             "|---|---|" + "---|" * len(systems)]
 
     def cell(value):
         return "-" if value is None else f"{value:.3f}"
 
     for name, info in results["metrics"].items():
         lines.append(f"| {info['label']} | {info['better']} | "
-                     + " | ".join(cell(results["mean"][s][name]) for s in SYSTEMS) + " |")
+                     + " | ".join(cell(results["mean"][s][name]) for s in systems) + " |")
     for name, why in results["missing"].items():
         lines.append(f"| {name} | | {why} | | |")
     lines.append("| real-time factor (compute s / audio s) | lower | "
-                 + " | ".join(cell(results["mean"][s]["rtf"]) for s in SYSTEMS) + " |")
+                 + " | ".join(cell(results["mean"][s]["rtf"]) for s in systems) + " |")
     lines += ["", f"Schedule ({len(results['betas'])} steps): {', '.join(f'{b:g}' for b in results['betas'])}"]
     lines += ["", "Per clip: results.csv; spectrograms: spectrograms.png; audio: audio/.", ""]
     return "\n".join(lines)

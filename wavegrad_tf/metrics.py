@@ -16,11 +16,10 @@ import librosa
 import numpy as np
 
 from wavegrad_tf import mel
+from wavegrad_tf.spectral import STFT_RESOLUTIONS, TINY
 from wavegrad_tf.config import AudioConfig
 
 EVAL_RATE = 16000
-# Parallel WaveGAN's three resolutions (n_fft, hop, window) at 24 kHz (Yamamoto et al. 2020, eq. 3-5).
-STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 
 
 def with_white_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
@@ -47,7 +46,7 @@ def multi_resolution_stft_distance(audio: np.ndarray, reference: np.ndarray,
     for n_fft, hop, win in resolutions:
         a, r = _magnitude(audio, n_fft, hop, win), _magnitude(reference, n_fft, hop, win)
         convergence = np.linalg.norm(r - a) / max(np.linalg.norm(r), 1e-9)
-        total += convergence + np.mean(np.abs(np.log(np.maximum(r, 1e-7)) - np.log(np.maximum(a, 1e-7))))
+        total += convergence + np.mean(np.abs(np.log(np.maximum(r, TINY)) - np.log(np.maximum(a, TINY))))
     return float(total / len(resolutions))
 
 

@@ -79,6 +79,11 @@ class FiLM(layers.Layer):
         self.output_conv = _conv(2 * out_channels, 3, init, _BRANCH_GAIN, [1.0] * out_channels + [0.0] * out_channels,
                                  dtype=self.dtype_policy, name="output_conv")
 
+    def build(self, x_shape, noise_level_shape=None):
+        # Keras builds a deserialized layer from its input shapes, not by calling it: every sublayer built here.
+        self.input_conv.build(x_shape)
+        self.output_conv.build((*x_shape[:-1], self.channels))
+
     def call(self, x, noise_level):
         h = _lrelu(self.input_conv(x))
         h = h + ops.cast(self.encoding(noise_level), h.dtype)
@@ -103,6 +108,14 @@ class UBlock(layers.Layer):
         # Convs 1 and 3 end the two residual halves.
         self.convs = [_conv(channels, 3, init, _LRELU_GAIN * (_BRANCH_GAIN if i % 2 else 1.0), dilation_rate=d,
                             dtype=self.dtype_policy, name=f"conv_{i}") for i, d in enumerate(self.dilations)]
+
+    def build(self, x_shape, film_shape=None):
+        batch, frames, width = x_shape
+        upsampled = (batch, None if frames is None else frames * self.factor, width)
+        if self.residual_conv is not None:
+            self.residual_conv.build(upsampled)
+        for i, conv in enumerate(self.convs):
+            conv.build(upsampled if i == 0 else (*upsampled[:2], self.channels))
 
     def call(self, x, film):
         scale, shift = film
@@ -133,6 +146,14 @@ class DBlock(layers.Layer):
         self.residual_conv = _conv(channels, 1, init, dtype=self.dtype_policy, name="residual_conv")
         self.convs = [_conv(channels, 3, init, _LRELU_GAIN, dilation_rate=d, dtype=self.dtype_policy,
                             name=f"conv_{i}") for i, d in enumerate((1, 2, 4))]
+
+    def build(self, x_shape):
+        batch, frames, width = x_shape
+        self.downsample.build(x_shape)
+        downsampled = (batch, None if frames is None else frames // self.factor, width)
+        self.residual_conv.build(downsampled)
+        for i, conv in enumerate(self.convs):
+            conv.build(downsampled if i == 0 else (batch, downsampled[1], self.channels))
 
     def call(self, x):
         x = self.downsample(x)
@@ -223,16 +244,13 @@ class WaveGrad(keras.Model):
         `WaveGrad.from_preset("asterisk-16k")`. A config preset ('base', 'demo', ...) has no weights: its untrained
         network is `build_model(load_config("demo"))`."""
         from wavegrad_tf import pretrained
-        from wavegrad_tf.config import load_config
         from wavegrad_tf.errors import UserError
+        from wavegrad_tf.runs import Run
 
         if name not in pretrained.names():
             raise UserError(f"{name!r}: not a pretrained model (pretrained: {', '.join(pretrained.names())}); an "
                             f"untrained network of a config preset is build_model(load_config({name!r}))")
-        folder = pretrained.folder(name)
-        network = build_model(load_config(folder / "config.yaml"), dtype=dtype)
-        load_weights(network, folder / "weights.npz")
-        return network
+        return Run.open(name).load_network(dtype)
 
 
 def build_model(cfg, **kwargs) -> WaveGrad:

@@ -7,8 +7,6 @@ from `evaluate`'s tables."""
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -18,23 +16,19 @@ from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files, load_audio
 
 def package(run: runs.Run, name: str, schedule=None, dtype: str = "float16") -> dict:
     from wavegrad_tf.vocoders import load_vocoder
+    from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
     cfg = run.config
     if schedule is not None:
         betas = [float(b) for b in schedules.get_schedule(schedule)]
         cfg = dataclasses.replace(cfg, name=name, diffusion=dataclasses.replace(cfg.diffusion,
                                                                                 inference_schedule=betas))
-    folder = pretrained.DIR / name
-    run.save_weights(folder / runs.WEIGHTS, dtype)  # first: weights it refuses leave no folder behind
-    cfg.save(folder / runs.CONFIG)
+    package = runs.Run(pretrained.DIR / name, name)
+    network = package.save_package(run, cfg, dtype)
     # The stored weights against the run's float32 average, on a bundled clip, the same noise.
     clip = load_audio(list_audio_files(DEMO_CORPUS)[0], cfg.audio.sample_rate)
     features = mel.log_mel_spectrogram(clip, cfg.audio, use_tf=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg.save(Path(tmp) / runs.CONFIG)
-        (Path(tmp) / runs.CHECKPOINTS).symlink_to(run.folder.resolve() / runs.CHECKPOINTS)
-        reference = load_vocoder(tmp).vocode(features, seed=0)
+    reference = KerasVocoder(cfg, network).vocode(features, seed=0)
     stored = load_vocoder(name).vocode(features, seed=0)
     error = float(np.linalg.norm(stored - reference) / np.linalg.norm(reference))
-    size = (folder / runs.WEIGHTS).stat().st_size
-    return {"folder": str(folder), "weights_mb": size / 1e6, "relative_error": error}
+    return {"folder": str(package.folder), "weights_mb": package.weights_bytes / 1e6, "relative_error": error}

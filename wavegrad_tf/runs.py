@@ -1,8 +1,12 @@
-"""A training run's folder, or a pretrained model's: the one class (`Run`) that knows what such a folder holds.
+"""A training run's folder, or a pretrained model's: the one class (`Run`) that knows what such a folder holds, for
+reading and for writing (no other module names a file or folder of it: tests/test_architecture.py checks).
 
     config.yaml       the run's config (read once per `Run`)
     data_split.json   the files it trained on, held out and skipped
     checkpoints/      weights, their moving average, Adam state, step (a training run)
+    train/, validation/   TensorBoard logs of the training loop and of validation
+    audio_cache/      the decoded corpus (unless --cache_dir puts it elsewhere)
+    workers/<i>/      what a non-chief worker of a multi-worker run writes (tf.distribute wants it aside)
     weights.npz       the averaged weights alone (a pretrained model: `wavegrad_tf.package`)
 
 TensorFlow is imported only by the methods that touch weights: the runtimes without it ask a `Run` for its
@@ -26,6 +30,7 @@ from wavegrad_tf.config import Config, load_config, resume_config
 from wavegrad_tf.errors import UserError
 
 CONFIG, SPLIT, WEIGHTS, CHECKPOINTS = "config.yaml", "data_split.json", "weights.npz", "checkpoints"
+CACHE, WORKERS, LOGS = "audio_cache", "workers", {"train": "train", "validation": "validation"}
 
 
 class RunError(UserError):
@@ -59,9 +64,13 @@ class Run:
         return f"Run({self.name!r})"
 
     # -- what the run is ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.folder / CONFIG
+
     @functools.cached_property
     def config(self) -> Config:
-        return load_config(self.folder / CONFIG)
+        return load_config(self.config_path)
 
     @property
     def exists(self) -> bool:
@@ -71,10 +80,23 @@ class Run:
         cfg.save(self.folder / CONFIG)
         self.__dict__["config"] = cfg
 
-    def continued_config(self, new: Config, source: str = "the run") -> tuple[Config, list[str]]:
+    def continued_config(self, new: Config, source: str = "the run") -> Config:
         """The resume rules: `new` may differ from this run's config in how it trains and samples only
-        (`config.resume_config`); returns the config to continue with and the accepted changes."""
+        (`config.resume_config`); returns the config to continue with."""
         return resume_config(self.config, new, source)
+
+    def worker(self, task_id: Optional[int]) -> "Run":
+        """The run a worker writes: this one for the chief (`task_id` None), else its own folder inside it."""
+        return self if task_id is None else Run(self.folder / WORKERS / str(task_id), self.name, self.flag)
+
+    def logs(self, kind: str) -> Path:
+        """The TensorBoard folder of `kind` ("train" or "validation")."""
+        return self.folder / LOGS[kind]
+
+    @property
+    def cache(self) -> Path:
+        """Where the corpus is decoded to, unless the job gives another folder."""
+        return self.folder / CACHE
 
     # -- its data ----------------------------------------------------------------------------------
     def split(self) -> dict:
@@ -90,6 +112,10 @@ class Run:
     def held_out_files(self) -> list[str]:
         return self.split()["validation"]
 
+    @property
+    def has_split(self) -> bool:
+        return (self.folder / SPLIT).is_file()
+
     def save_split(self, train: list[str], validation: list[str], skipped: dict) -> None:
         (self.folder / SPLIT).write_text(json.dumps({"train": train, "validation": validation, "skipped": skipped},
                                                     indent=1))
@@ -98,6 +124,21 @@ class Run:
     @property
     def pretrained(self) -> bool:
         return (self.folder / WEIGHTS).is_file()
+
+    @property
+    def has_weights(self) -> bool:
+        """Whether there is anything to load: a checkpoint, or a pretrained model's weights."""
+        return self.pretrained or any((self.folder / CHECKPOINTS).glob("ckpt-*.index"))
+
+    def describe_weights(self) -> str:
+        """Where this run's weights would be, for a message saying they are not there."""
+        return f"no {CHECKPOINTS}/ckpt-* and no {WEIGHTS}"
+
+    def checkpoint_manager(self, checkpoint, keep: int):
+        """tf.train.CheckpointManager of `checkpoint` in this run's checkpoints/, keeping the newest `keep`."""
+        import tensorflow as tf
+
+        return tf.train.CheckpointManager(checkpoint, self.folder / CHECKPOINTS, max_to_keep=keep)
 
     def checkpoints(self) -> list[str]:
         """Checkpoint prefixes, newest first (the manager's record, else the files present)."""
@@ -170,16 +211,23 @@ class Run:
                            "weights are numbers: use an earlier checkpoint, or train again")
         return network
 
-    def save_weights(self, path: str | os.PathLike, dtype: str = "float16") -> Path:
-        """The averaged weights alone, as {path below the network: array} in `dtype`: a pretrained model's file. Its
-        folder is made once the weights are loaded and checked."""
+    def save_package(self, source: "Run", cfg: Config, dtype: str = "float16"):
+        """Makes this folder a pretrained model of `source`: its config `cfg`, and the averaged weights of `source`
+        alone as {path below the network: array} in `dtype` (weights.npz). The folder is made once the weights are
+        loaded and checked (weights that are not finite leave none). Returns source's float32 network."""
         from wavegrad_tf.model import checkpoint_variables
 
-        path = Path(path)
-        variables = checkpoint_variables(self.load_network())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **{name: np.asarray(var).astype(dtype) for name, var in variables.items()})
-        return path
+        network = source.load_network()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        np.savez(self.folder / WEIGHTS, **{name: np.asarray(var).astype(dtype)
+                                           for name, var in checkpoint_variables(network).items()})
+        cfg.save(self.folder / CONFIG)
+        self.__dict__["config"] = cfg
+        return network
+
+    @property
+    def weights_bytes(self) -> int:
+        return (self.folder / WEIGHTS).stat().st_size
 
     # -- one writer ----------------------------------------------------------------------------------
     @contextlib.contextmanager

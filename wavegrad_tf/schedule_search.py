@@ -39,7 +39,7 @@ def main(argv):
     start = time.monotonic()
     result = search(cli.model_source(kinds=("run",)).run, FLAGS.output, FLAGS.iterations, FLAGS.audio_dir,
                     FLAGS.clips, FLAGS.clip_seconds, FLAGS.seed, FLAGS.workers, FLAGS.budget_minutes,
-                    FLAGS.exhaustive_limit)
+                    FLAGS.exhaustive_limit, progress=True)
     state = "converged" if result["complete"] else "stopped at the budget (rerun the same command to continue)"
     print(f"{state} after {time.monotonic() - start:.0f} s; {result['schedules_scored']} schedules scored\n"
           f"best: {result['betas']}\nlog-mel L1 {result['score']:.4f}, final noise level "

@@ -29,7 +29,8 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 import yaml
 
-from wavegrad_tf import hardware, runs
+from wavegrad_tf import hardware
+from wavegrad_tf.config import Consistency
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runs import Run
 from wavegrad_tf.runtime.noise import PositionalNoise
@@ -96,8 +97,9 @@ class Search:
     """
 
     def __init__(self, factory, iterations: int, output: str | os.PathLike, budget_seconds: float = math.inf,
-                 workers: int = 1, exhaustive_limit: int = 2000):
-        self.factory, self.iterations, self.workers = factory, iterations, workers
+                 workers: int = 1, exhaustive_limit: int = 2000, progress: bool = False):
+        self.factory, self.iterations, self.workers, self.progress = factory, iterations, workers, progress
+        self.bar = None  # run's progress bar
         self.exhaustive_limit = exhaustive_limit
         self.output = Path(output)
         self.output.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,9 @@ class Search:
             f.write(json.dumps({"index": list(candidate), "betas": betas_of(candidate), "score": score}) + "\n")
         if self.best() == candidate:
             self._write_best(complete=False)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(best=f"{self.scores[self.best()]:.4f}", refresh=False)
 
     def best(self) -> Candidate:
         """Lowest score; ties go to the smaller index tuple, so the answer does not depend on arrival order."""
@@ -192,7 +197,10 @@ class Search:
 
     def run(self) -> dict:
         """Runs until the descent converges or the budget ends; returns schedule.yaml's content."""
+        from wavegrad_tf.progress import bar
+
         self.pool, self.scorer = None, None
+        self.bar = bar(unit="schedule", show=self.progress, desc="scored")
         if self.workers > 1:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init_worker, initargs=(self.factory,))
@@ -218,6 +226,7 @@ class Search:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
+            self.bar.close()
         if not self.scores:
             raise BudgetExhausted("the budget ended before the first schedule was scored")
         return yaml.safe_load(self._write_best(complete).read_text())
@@ -241,8 +250,8 @@ class MelDistance:
         if not self.run.config.diffusion.continuous:
             raise UserError(f"--model {self.run.name}: a discrete-index model (diffusion.continuous: false) "
                             "samples only with its training schedule")
-        if not self.run.pretrained and not list((self.run.folder / runs.CHECKPOINTS).glob("ckpt-*.index")):
-            raise UserError(f"--model {self.run.name}: no checkpoint in {self.run.folder / runs.CHECKPOINTS}")
+        if not self.run.has_weights:
+            raise UserError(f"--model {self.run.name}: {self.run.describe_weights()}")
         audio_cfg = self.run.config.audio
         hop = audio_cfg.hop_length
         length = int(min(self.clip_seconds, 3600.0) * audio_cfg.sample_rate) // hop * hop
@@ -285,7 +294,7 @@ class MelDistance:
         def score(betas: np.ndarray) -> float:
             # Without the consistency projection: it rescales the output's bands to the mel, which would leave
             # log-mel L1 little to tell schedules apart by.
-            audio = diffusion.Sampler(eps, cfg, betas)(mels, PositionalNoise(self.seed))
+            audio = diffusion.Sampler(eps, cfg, betas, Consistency())(mels, PositionalNoise(self.seed))
             if not np.all(np.isfinite(audio.numpy())):  # a schedule that diverges
                 return math.inf
             return float(mel.log_mel_l1(audio, clips, cfg.audio))
@@ -297,7 +306,7 @@ class MelDistance:
 
 def search(run: Run, output: str | os.PathLike, iterations: int = 6, audio_dir=None, clips: int = 4,
            clip_seconds: float = 1.0, seed: int = 0, workers: int = 2, budget_minutes: float = 30.0,
-           exhaustive_limit: int = 2000) -> dict:
+           exhaustive_limit: int = 2000, progress: bool = False) -> dict:
     """Searches `iterations`-step schedules for `run`, scored on `audio_dir` or its held-out clips; returns
     schedule.yaml's content."""
     from wavegrad_tf.evaluate_lib import evaluation_files
@@ -314,4 +323,4 @@ def search(run: Run, output: str | os.PathLike, iterations: int = 6, audio_dir=N
     threads = max(1, hardware.usable_cpus() // workers)
     factory = MelDistance(run, files, clips, clip_seconds, seed, threads)
     factory.check()
-    return Search(factory, iterations, output, budget_minutes * 60, workers, exhaustive_limit).run()
+    return Search(factory, iterations, output, budget_minutes * 60, workers, exhaustive_limit, progress).run()

@@ -47,8 +47,13 @@ def get_schedule(spec: Schedule) -> np.ndarray:
             raise ScheduleError(f"schedule {str(spec)!r}: expected one of {sorted(PRESETS)} or an existing file")
         betas = _read_schedule_file(path)
     else:
-        betas = np.asarray(spec, dtype=np.float64)
-    betas = np.asarray(betas, dtype=np.float64)
+        betas = spec
+    try:
+        betas = np.asarray(betas, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):  # strings, mappings, ragged lists
+        text = repr(spec)
+        raise ScheduleError(f"schedule: expected a list of numbers (betas), got {text[:80]}"
+                            + ("..." if len(text) > 80 else "")) from None
     if betas.ndim != 1 or betas.size == 0:
         raise ScheduleError(f"schedule: expected a non-empty 1-D list of betas, got shape {betas.shape}")
     if betas.size > MAX_BETAS:

@@ -21,10 +21,12 @@ import numpy as np
 
 from wavegrad_tf import mel as mel_lib
 from wavegrad_tf.config import AudioConfig
-from wavegrad_tf.errors import ConfigError
 
 # Below this STFT magnitude (or mel value) a bin counts as empty: divisions are floored there.
 TINY = 1e-7
+# The multi-resolution STFT distance's (`metrics`, and InferGrad's loss in `losses`): Parallel WaveGAN's three
+# resolutions (n_fft, hop, window) at 24 kHz (Yamamoto et al. 2020, eq. 3-5).
+STFT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 
 
 def _tf():
@@ -33,11 +35,9 @@ def _tf():
     return tf
 
 
-def check(audio_cfg: AudioConfig, field: str = "audio.win_length") -> None:
-    """The framing below needs the window to span a whole number of hops."""
-    if audio_cfg.win_length % audio_cfg.hop_length:
-        raise ConfigError(f"{field}: the STFT projections need a multiple of hop_length ({audio_cfg.hop_length}), "
-                          f"got {audio_cfg.win_length}")
+def check(audio_cfg: AudioConfig, use: str = "the STFT projection") -> None:
+    """The framing below needs the window to span a whole number of hops (`AudioConfig.check_stft`)."""
+    audio_cfg.check_stft(use)
 
 
 @functools.lru_cache(maxsize=8)
@@ -155,13 +155,41 @@ def _bin_weights(audio_cfg: AudioConfig) -> np.ndarray:
     return (fb / np.maximum(fb.sum(axis=1, keepdims=True), 1e-12)).T.astype(np.float32)
 
 
+# The limiter's ceiling: a peak the output may reach (-0.45 dBFS), below full scale so a 16-bit file never clips.
+CEILING = 0.95
+
+
+def limit(audio, hop: int, ceiling: float = CEILING, use_tf: bool = True):
+    """Audio [..., blocks * hop] with its peaks brought down to `ceiling` by its gain, not its shape: each hop-long
+    block's gain is min(1, ceiling / its peak); at each boundary between blocks the gain is the lower of the two,
+    and it goes linearly from one boundary to the next. So every sample's gain is at most its own block's (no
+    sample passes the ceiling), the gain never jumps (no click), and audio under the ceiling is left as it was.
+    A hard clip would instead square off every peak (harmonics the recording did not have)."""
+    ramp = (np.arange(hop, dtype=np.float32) + 0.5) / hop
+    if use_tf:
+        tf, shape = _tf(), _tf().shape(audio)
+        blocks = tf.reshape(tf.abs(audio), tf.concat([[-1], [shape[-1] // hop, hop, 1]], 0))
+        # MAX_POOL_2D, which XNNPACK runs (a reduction over the block would not be)
+        peak = tf.reshape(tf.nn.max_pool2d(blocks, [1, hop], [1, hop], "VALID"), tf.concat([shape[:-1], [-1]], 0))
+        ops, concat, reshape = tf, tf.concat, tf.reshape
+    else:
+        audio = np.asarray(audio, np.float32)
+        shape = audio.shape
+        peak = np.abs(audio).reshape(shape[:-1] + (-1, hop)).max(axis=-1)
+        ops, concat, reshape = np, np.concatenate, np.reshape
+    gain = ops.minimum(ceiling / ops.maximum(peak, TINY), 1.0)
+    edges = concat([gain[..., :1], ops.minimum(gain[..., :-1], gain[..., 1:]), gain[..., -1:]], axis=-1)
+    return audio * reshape(edges[..., :-1, None] * (1.0 - ramp) + edges[..., 1:, None] * ramp, shape)
+
+
 def mel_consistency(audio, log_mel, audio_cfg: AudioConfig, iterations: int = 3, use_tf: bool = True):
     """Projects audio [..., frames * hop] towards the signals whose mel is `log_mel` [..., frames, n_mels] and that
     a file can hold: each iteration scales every STFT bin by the ratio of the target mel to the audio's own, in
-    the bands the bin lies in, resynthesises, and clips to [-1, 1]. Phase and the harmonic structure within a
-    band are the audio's; band energies (and so pauses, and the level of each band) become the mel's. The clip
-    makes the two constraints alternate: on loud, limited speech the model's phase has a higher crest factor
-    than the recording's, and band energies alone put 13 % of the samples past full scale."""
+    the bands the bin lies in, resynthesises, and limits its peaks to the ceiling (`limit`). Phase and the harmonic
+    structure within a band are the audio's; band energies (and so pauses, and the level of each band) become the
+    mel's. The limiter makes the two constraints alternate: on loud, limited speech the model's phase has a higher
+    crest factor than the recording's, and band energies alone put 13 % of the samples past full scale. (A hard
+    clip there, as before, left 0.3 to 1 % of the samples of loud speech at full scale.)"""
     target = mel_lib.linear_mel(log_mel, audio_cfg, use_tf=use_tf)
     fb, weights = mel_lib.mel_filterbank(audio_cfg), _bin_weights(audio_cfg)
     if use_tf:
@@ -175,8 +203,7 @@ def mel_consistency(audio, log_mel, audio_cfg: AudioConfig, iterations: int = 3,
         est = ops.matmul(mag ** audio_cfg.power, fb) ** (1.0 / audio_cfg.power) if audio_cfg.power != 1.0 else ops.matmul(mag, fb)
         frames = _frames_like(target, est, use_tf)
         gain = ops.matmul(frames / ops.maximum(est, TINY), weights)
-        audio = istft(real * gain, imag * gain, audio_cfg, use_tf)
-        audio = ops.clip_by_value(audio, -1.0, 1.0) if use_tf else np.clip(audio, -1.0, 1.0)
+        audio = limit(istft(real * gain, imag * gain, audio_cfg, use_tf), audio_cfg.hop_length, use_tf=use_tf)
     return audio
 
 

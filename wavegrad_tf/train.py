@@ -3,7 +3,7 @@
 With no --data_dir, trains on the bundled demo corpus. Config fields can be overridden, e.g.
 --override train.batch_size=8 --override diffusion.continuous=false. --init_from starts from the weights of
 another run or a pretrained model (fine-tuning); its config is the default then, and only train.* may differ.
-The work is `wavegrad_tf.train_lib.run`.
+The work is `wavegrad_tf.train_lib`: a plan, then its execution.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def define_flags():
                         "(the weight average starts there too, without a decay ramp: train.ema_ramp=false).")
     flags.DEFINE_string("data_dir", None, "Folder of audio (wav/flac/ogg) or with an LJSpeech metadata.csv; "
                         "default: the bundled demo corpus.")
-    flags.DEFINE_string("model_dir", None, "Where checkpoints, config.yaml and TensorBoard logs go.", required=True)
+    flags.DEFINE_string("model_dir", None, "The run folder: its config, checkpoints and TensorBoard logs.", required=True)
     flags.DEFINE_integer("steps", 1000, "Train until this global step (a resumed run continues to it).")
     flags.DEFINE_multi_string("override", [], "Config override section.key=value (repeatable).")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
@@ -36,13 +36,13 @@ def main(argv):
     del argv
     from wavegrad_tf import train_lib
 
-    train_lib.check_cluster(FLAGS.strategy, FLAGS.tpu, FLAGS.cpu_replicas)
-    if FLAGS.cpu_replicas:
+    plan = train_lib.plan(FLAGS.config, FLAGS.model_dir, FLAGS.steps, FLAGS.data_dir, FLAGS.override, FLAGS.strategy,
+                          FLAGS.tpu, FLAGS.cache_dir, FLAGS.init_from, FLAGS.cpu_replicas)
+    if FLAGS.cpu_replicas:  # before any op, after the plan (which only lists devices)
         from wavegrad_tf.trainer import split_cpu
 
         split_cpu(FLAGS.cpu_replicas)
-    train_lib.run(FLAGS.config, FLAGS.model_dir, FLAGS.steps, FLAGS.data_dir, FLAGS.override, FLAGS.strategy,
-                  FLAGS.tpu, FLAGS.cache_dir, FLAGS.init_from, FLAGS.cpu_replicas)
+    train_lib.execute(plan)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Distributed training loop: tf.distribute strategies, the L1 noise-prediction step, checkpoints, TensorBoard."""
+"""Distributed training loop: tf.distribute strategies, the step (WaveGrad's noise-prediction loss, and InferGrad's
+loss through the unrolled sampler), checkpoints, TensorBoard."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Optional
 
 import keras
@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import data, diffusion, hardware, mel, priors, runs, schedules
-from wavegrad_tf.config import Config
+from wavegrad_tf import data, diffusion, hardware, losses, mel, priors, runs, schedules
+from wavegrad_tf.config import Config, Consistency
 from wavegrad_tf.model import build_model, checkpoint_variables
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -63,26 +63,27 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
                                               and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def writer_folder(model_dir: str | os.PathLike, strategy: tf.distribute.Strategy) -> Path:
-    """Where this process writes: the run folder, or for a non-chief worker its own folder inside it (its identical
-    checkpoints go aside, as tf.distribute requires)."""
-    model_dir = Path(model_dir)
-    return model_dir if is_chief(strategy) else model_dir / "workers" / str(strategy.cluster_resolver.task_id)
+def writer(run: runs.Run, strategy: tf.distribute.Strategy) -> runs.Run:
+    """Where this process writes: the run, or for a non-chief worker its own run inside it (its identical checkpoints
+    go aside, as tf.distribute requires)."""
+    return run.worker(None if is_chief(strategy) else strategy.cluster_resolver.task_id)
 
 
 class Trainer:
-    """Owns the model, optimizer and checkpoint of one run in `model_dir`; resumes from its last checkpoint."""
+    """Owns the model, optimizer and checkpoint of one run (a `Run`, or its folder); resumes from its last
+    checkpoint."""
 
-    def __init__(self, cfg: Config, model_dir: str | os.PathLike,
+    def __init__(self, cfg: Config, run: runs.Run | str | os.PathLike,
                  strategy: Optional[tf.distribute.Strategy] = None):
         self.strategy = strategy or tf.distribute.get_strategy()
         if cfg.train.precision == "auto":  # train.run decides it earlier; a library user may leave it to here
             cfg = choose_precision(cfg, isinstance(self.strategy, tf.distribute.TPUStrategy))
         self.cfg, self.prior = cfg, priors.prior_for(cfg)
         self.chief = is_chief(self.strategy)
-        self.model_dir = writer_folder(model_dir, self.strategy)
+        run = run if isinstance(run, runs.Run) else runs.Run(run, flag="--model_dir")
+        self.run = writer(run, self.strategy)
+        self.model_dir = self.run.folder
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        self.run = runs.Run(self.model_dir, flag="--model_dir")
         float16 = cfg.train.precision == "mixed_float16"
         with self.strategy.scope():
             self.network = build_model(cfg, dtype=cfg.train.precision)
@@ -103,8 +104,11 @@ class Trainer:
                         for path, v in checkpoint_variables(self.network).items()} if cfg.train.ema_decay else {}
         self.checkpoint = tf.train.Checkpoint(model=checkpoint_variables(self.network), optimizer=self.optimizer,
                                               step=self.step, **({"ema": self.ema} if self.ema else {}))
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.model_dir / "checkpoints",
-                                                  max_to_keep=cfg.train.keep_checkpoints)
+        self.manager = self.run.checkpoint_manager(self.checkpoint, cfg.train.keep_checkpoints)
+        # InferGrad: the few-step samplers the output loss runs through, the network alone (the loss is to make it
+        # good without the projection), in training mode.
+        self.samplers = [diffusion.Sampler(self._training_eps, cfg, betas, Consistency())
+                         for betas in data.infer_schedules(cfg)] if cfg.train.infer_loss_weight else []
         self._restore()
         self._config_written = False  # written when the run starts (fit) or first saves: a failed start changes nothing
         # No autograph: the step has no tensor-dependent Python control flow, and converting every Keras call it
@@ -119,16 +123,27 @@ class Trainer:
             print(f"resumed from {prefix} at step {self.global_step}", flush=True)
 
     # -- the step -------------------------------------------------------------------------
-    def _replica_step(self, batch):
+    def _training_eps(self, y, mel_, level):
+        return tf.cast(self.network([y, mel_, level], training=True), tf.float32)
+
+    def _replica_step(self, batch, sampler: int):
         cfg = self.cfg.train
+        ctx = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             pred = self.network([batch["noisy_audio"], batch["mel"], batch["conditioning"]], training=True)
-            per_example = tf.reduce_mean(noise_loss(batch["noise"], pred, self.prior, batch["mel"]), axis=-1)
+            per_example = tf.reduce_mean(losses.noise_loss(batch["noise"], pred, self.prior, batch["mel"]), axis=-1)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=cfg.batch_size)
-            scaled = self.optimizer.scale_loss(loss)
+            output_loss = tf.constant(0.0)
+            if self.samplers:  # InferGrad: the sampler's output from the prior's noise, against the recording
+                k = cfg.infer_items
+                white = batch["sampler_noise"][:k]
+                audio = self.samplers[sampler](batch["mel"][:k], lambda step, *_: white[:, step - 1])
+                output_loss = tf.nn.compute_average_loss(
+                    losses.output_loss(audio, batch["audio"][:k], cfg.infer_waveform_weight),
+                    global_batch_size=k * ctx.num_replicas_in_sync)
+            scaled = self.optimizer.scale_loss(loss + cfg.infer_loss_weight * output_loss)
         grads = tape.gradient(scaled, self.network.trainable_variables)
         # Clip the global gradient: all-reduce here, since Keras would clip each replica's part.
-        ctx = tf.distribute.get_replica_context()
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         scale = tf.cast(self.optimizer.dynamic_scale, tf.float32)
         grads, norm = tf.clip_by_global_norm(grads, cfg.grad_clip_norm * scale)
@@ -137,7 +152,7 @@ class Trainer:
         self.optimizer.apply_gradients(zip([g / replicas for g in grads], self.network.trainable_variables))
         if self.ema:
             self._update_ema()
-        return loss, norm / scale
+        return loss, output_loss, norm / scale
 
     def _update_ema(self):
         # With ema_ramp the decay ramps up from 0.1 (TensorFlow's ExponentialMovingAverage with num_updates), so
@@ -159,19 +174,22 @@ class Trainer:
             var.assign(self.ema[path].read_value())
         return model
 
-    def _distributed_step_fn(self, batch):
-        loss, norm = self.strategy.run(self._replica_step, args=(batch,))
+    def _distributed_step_fn(self, batch, sampler: int):
+        loss, output_loss, norm = self.strategy.run(self._replica_step, args=(batch, sampler))
         self.step.assign_add(1)
-        return (self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None))
+        total = lambda x: self.strategy.reduce(tf.distribute.ReduceOp.SUM, x, axis=None)  # noqa: E731
+        return {"loss": total(loss), "output_loss": total(output_loss),
+                "grad_norm": self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None)}
 
     @property
     def global_step(self) -> int:
         return int(self.step.numpy())  # .numpy(): int() rejects a MirroredVariable
 
-    def train_step(self, batch):
-        """One update from a global batch (a dict of tensors, or a distributed batch). Returns (loss, grad_norm)."""
-        return self._distributed_step(batch)
+    def train_step(self, batch) -> dict:
+        """One update from a global batch (a dict of tensors, or a distributed batch): {loss (noise prediction),
+        output_loss (InferGrad's, 0 without it), grad_norm}. InferGrad's schedules take turns, a step each (one
+        trace each)."""
+        return self._distributed_step(batch, self.global_step % max(len(self.samplers), 1))
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self, train_clips: list, val_clips: list, steps: int) -> dict:
@@ -182,28 +200,28 @@ class Trainer:
         ds = data.dataset(train_clips, self.cfg, cfg.batch_size, seed=cfg.seed + self.global_step)
         batches = iter(self.strategy.experimental_distribute_dataset(ds))
         self._write_config()
-        writer = tf.summary.create_file_writer(str(self.model_dir / "train")) if self.chief else None
+        writer = tf.summary.create_file_writer(str(self.run.logs("train"))) if self.chief else None
         validator = Validator(self, val_clips) if self.chief and val_clips and cfg.validate_every else None
         start_step, t0, last = self.global_step, time.time(), {}
         logged = (start_step, self.global_step - int(self.optimizer.iterations.numpy()))  # (step, skipped) at the last log
         stop = _StopRequest()
         try:
             while self.global_step < steps and not stop.requested:
-                loss, norm = self.train_step(next(batches))
+                metrics = self.train_step(next(batches))
                 step = self.global_step
                 if step % cfg.log_every == 0 or step == steps:
-                    loss, norm = float(loss), float(norm)
+                    metrics = {k: float(v) for k, v in metrics.items()}
                     rate = (step - start_step) / max(time.time() - t0, 1e-9)
                     skipped = step - int(self.optimizer.iterations.numpy())
-                    last = {"step": step, "loss": loss, "grad_norm": norm, "steps_per_sec": rate,
-                            "skipped_nonfinite": skipped}
+                    last = {"step": step, **metrics, "steps_per_sec": rate, "skipped_nonfinite": skipped}
                     eta = (steps - step) / max(rate, 1e-9)
-                    print(f"step {step}/{steps}  loss {loss:.4f}  grad_norm {norm:.3f}  {rate:.2f} steps/s  "
-                          f"ETA {int(eta // 60)}m{int(eta % 60):02d}s" + (f"  skipped {skipped}" if skipped else ""),
-                          flush=True)
+                    output = f"  output_loss {metrics['output_loss']:.4f}" if self.samplers else ""
+                    print(f"step {step}/{steps}  loss {metrics['loss']:.4f}{output}  grad_norm {metrics['grad_norm']:.3f}"
+                          f"  {rate:.2f} steps/s  ETA {int(eta // 60)}m{int(eta % 60):02d}s"
+                          + (f"  skipped {skipped}" if skipped else ""), flush=True)
                     if writer:
                         with writer.as_default(step=step):
-                            for k in ("loss", "grad_norm", "steps_per_sec"):
+                            for k in ("loss", "grad_norm", "steps_per_sec") + (("output_loss",) if self.samplers else ()):
                                 tf.summary.scalar(k, last[k])
                             tf.summary.scalar("nonfinite_skipped", skipped)
                     if step > logged[0] and skipped - logged[1] == step - logged[0]:
@@ -274,12 +292,6 @@ class _StopRequest:
             signal.signal(s, handler)
 
 
-def noise_loss(noise, pred, prior, log_mel):
-    """Element-wise L1 between the noise and its prediction (the paper's loss), the error whitened by the prior
-    the noise was drawn from (`Prior.whiten`: PriorGrad divides it by the noise's std)."""
-    return tf.abs(prior.whiten(noise - tf.cast(pred, tf.float32), prior.condition(log_mel)))
-
-
 class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up to `peak` over `warmup` steps, then halved every `half_life` steps (0: constant)."""
 
@@ -304,7 +316,7 @@ class Validator:
 
     def __init__(self, trainer: Trainer, clips: list):
         self.trainer, self.cfg = trainer, trainer.cfg
-        self.writer = tf.summary.create_file_writer(str(trainer.model_dir / "validation"))
+        self.writer = tf.summary.create_file_writer(str(trainer.run.logs("validation")))
         window = tf.stack([data.read_window(c.cache, 0, self.cfg) for c in clips[:8]])
         self.audio, self.mel = data.crop_features(window, self.cfg)
         self.noise = trainer.prior.shape(tf.random.stateless_normal(tf.shape(self.audio), [7, 7]),
@@ -322,31 +334,32 @@ class Validator:
         self.network = model = self.trainer.averaged_model(into=self.network)
         self.vocoder = self.vocoder or KerasVocoder(self.cfg, model)
         n = int(self.audio.shape[0])
-        losses = {}
+        scores = {}
         for level in self.LEVELS:
             lv = tf.fill([n], level)
             # Discrete models see n / T: validate them at the nearest step of their training schedule.
             conditioning = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
             pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, conditioning], training=False)
-            losses[f"val_loss_{level}"] = float(tf.reduce_mean(noise_loss(self.noise, pred, self.trainer.prior, self.mel)))
+            scores[f"val_loss_{level}"] = float(tf.reduce_mean(losses.noise_loss(self.noise, pred, self.trainer.prior,
+                                                                                     self.mel)))
         try:
             fake = tf.constant(self.vocoder.vocode(self.mel[0].numpy(), seed=0)[None])
         except FloatingPointError as e:  # a young model's samples can diverge: report it, keep training
             logging.warning("validation at step %d: %s", step, e)
-            losses["val_mel_l1"] = float("nan")
-            return losses
-        losses["val_mel_l1"] = float(mel.log_mel_l1(fake, self.audio[:1], self.cfg.audio))
+            scores["val_mel_l1"] = float("nan")
+            return scores
+        scores["val_mel_l1"] = float(mel.log_mel_l1(fake, self.audio[:1], self.cfg.audio))
         real_mel = mel.log_mel_spectrogram(self.audio[:1], self.cfg.audio)
         fake_mel = mel.log_mel_spectrogram(tf.clip_by_value(fake, -1, 1), self.cfg.audio)
         with self.writer.as_default(step=step):
-            for k, v in losses.items():
+            for k, v in scores.items():
                 tf.summary.scalar(k, v)
             sr = self.cfg.audio.sample_rate
             tf.summary.audio("vocoded", tf.clip_by_value(fake, -1, 1)[..., None], sr)
             tf.summary.audio("original", self.audio[:1, :, None], sr)
             tf.summary.image("mel_original_vs_vocoded", _mel_image(tf.concat([real_mel, fake_mel], 1)))
-        logging.info("validation at step %d: %s", step, json.dumps(losses))
-        return losses
+        logging.info("validation at step %d: %s", step, json.dumps(scores))
+        return scores
 
 
 def _mel_image(log_mel):

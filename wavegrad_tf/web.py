@@ -17,7 +17,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    from export.tflite_lib import VARIANTS
+    from wavegrad_tf.export.tflite_lib import VARIANTS
 
     cli.define_model_flag(kinds=("run", "tflite"))
     flags.DEFINE_enum("variant", "float16", list(VARIANTS), "Which TFLite variant a run is exported as for the page.")

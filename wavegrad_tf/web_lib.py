@@ -10,7 +10,6 @@ with the cross-origin isolation headers that let LiteRT.js use its threaded WebA
 from __future__ import annotations
 
 import functools
-import json
 import os
 import threading
 import urllib.parse
@@ -18,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
-from export.tflite_lib import VARIANTS
+from wavegrad_tf.export.tflite_lib import VARIANTS
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runtime.metadata import FILENAME, Metadata
 
@@ -45,7 +44,7 @@ def model_file(source, variant: str = "float16", output: Optional[str | os.PathL
         if not path.is_file() or not (path.parent / FILENAME).is_file():
             raise UserError(f"--model {source.spec}: expected a .tflite file with its {FILENAME} beside it")
         return path
-    from export import check_replaceable, tflite_lib
+    from wavegrad_tf.export import check_replaceable, tflite_lib
 
     run = source.run
     output = Path(output or Path("exported") / "web" / Path(os.path.abspath(run.name)).name)
@@ -174,6 +173,6 @@ def serve(model: Path, host: str = "127.0.0.1", port: int = 8000, web_dir: Path 
 
 
 def describe(model: Path) -> str:
-    metadata = json.loads((Path(model).parent / FILENAME).read_text())
-    return (f"{Path(model).name} ({Path(model).stat().st_size / 1e6:.1f} MB, {len(metadata['betas'])} iterations, "
-            f"{metadata['audio']['sample_rate']} Hz)")
+    metadata = Metadata.load(Path(model).parent / FILENAME)
+    return (f"{Path(model).name} ({Path(model).stat().st_size / 1e6:.1f} MB, {metadata.iterations} iterations, "
+            f"{metadata.audio.sample_rate} Hz)")

@@ -12,7 +12,8 @@ DIR = Path(__file__).resolve().parent
 
 
 def names() -> list[str]:
-    return sorted(p.name for p in DIR.iterdir() if (p / "config.yaml").exists())
+    """Every pretrained model: each folder here (`runs.Run` reads it)."""
+    return sorted(p.name for p in DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 
 
 def folder(model: str | os.PathLike) -> Path:

@@ -8,8 +8,11 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from absl import logging
+
 from wavegrad_tf.config import AudioConfig, Consistency, _build, _show as _short
 from wavegrad_tf.errors import UserError
+from wavegrad_tf.hardware import KERAS_POLICIES
 from wavegrad_tf.schedules import get_schedule
 
 # Frames one SavedModel request may hold: 50 s at 12.5 ms hops; longer input goes in chunks.
@@ -36,10 +39,26 @@ class Metadata:
     max_frames: Optional[int] = None
     signature_frames: tuple[int, ...] = ()
     consistency: Consistency = Consistency()
+    precision: str = "float32"  # what the sampler computes in
 
     @property
     def iterations(self) -> int:
         return len(self.betas)
+
+    @classmethod
+    def plan(cls, cfg, schedule=None, iterations: Optional[int] = None, precision: Optional[str] = None,
+             consistency: Optional[dict] = None, **fields) -> "Metadata":
+        """How a model of `cfg` samples, decided once, each part checked: the config's schedule, consistency and
+        precision ("auto": this machine's choice, `hardware.vocoding_precision`), each replaced where an option is
+        given (`consistency`: the parts to replace: kind, iterations, steps). What a Keras vocoder runs and every
+        export writes (`fields`: its signature_frames or max_frames)."""
+        from wavegrad_tf import hardware, schedules
+
+        choice = hardware.vocoding_precision(precision or "auto", hardware.this_machine())
+        if choice.warning:
+            logging.warning(choice.warning)
+        return cls(audio=cfg.audio, betas=tuple(float(b) for b in schedules.schedule_for(cfg, iterations, schedule)),
+                   consistency=Consistency.of(cfg, **(consistency or {})), precision=choice.precision, **fields)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
@@ -76,10 +95,13 @@ class Metadata:
             consistency = data.get("consistency") or {}
             if not isinstance(consistency, dict):
                 raise MetadataError(f"consistency: expected an object (kind, iterations, steps), got {_short(consistency)}")
+            precision = data.get("precision", "float32")  # exports before it was recorded computed in float32
+            if precision not in KERAS_POLICIES:
+                raise MetadataError(f"precision: expected one of {list(KERAS_POLICIES)}, got {_short(precision)}")
             return cls(audio=audio, betas=tuple(float(b) for b in data["betas"]), max_frames=max_frames,
                        # Exports before the rename called it chunk_frames: they still load.
                        signature_frames=tuple(frames),
-                       consistency=_build(Consistency, consistency, "consistency").validate())
+                       consistency=_build(Consistency, consistency, "consistency").validate(), precision=precision)
         except (UserError, TypeError, ValueError) as e:
             raise MetadataError(f"{source}: {e}; re-export the model") from None
 

@@ -3,7 +3,8 @@ JavaScript twin, so a browser draws the same noise for the same seed)."""
 
 from __future__ import annotations
 
-from typing import Optional
+import hashlib
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -68,3 +69,27 @@ class PositionalNoise:
     def per_step(self, steps: int, start: int, length: int) -> np.ndarray:
         """[steps, 1, length]: item k - 1 is the noise of step k, the layout of exported graphs' noise input."""
         return np.stack([self(step, 1, start, length) for step in range(1, steps + 1)])
+
+
+def keyed_seed(seed: int, key: str) -> int:
+    """The seed of one item of a corpus (`key`: its relative path): `seed` and the key hashed (SHA-256) into
+    0..MAX_SEED, so an item's noise depends on what it is, not on where it comes in a job or a batch."""
+    PositionalNoise(seed)  # refused like any seed
+    digest = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & MAX_SEED
+
+
+class ItemNoise:
+    """The noise of a batch whose item i draws from noises[i] as a batch of one (item 0): each item's noise is the
+    noise it gets vocoded alone, whatever its batch and its place in it."""
+
+    def __init__(self, noises: Sequence[PositionalNoise]):
+        self.noises = list(noises)
+
+    def __call__(self, step: int, batch: int, start: int, length: int) -> np.ndarray:
+        assert batch == len(self.noises), (batch, len(self.noises))
+        return np.concatenate([noise(step, 1, start, length) for noise in self.noises])
+
+    def per_step(self, steps: int, start: int, length: int) -> np.ndarray:
+        """[steps, batch, length], the layout of exported graphs' noise input."""
+        return np.concatenate([noise.per_step(steps, start, length) for noise in self.noises], axis=1)

@@ -38,6 +38,8 @@ class Vocoder(abc.ABC):
     overlap_frames: int = 32
     # A smaller first chunk makes the first audio of a stream come sooner.
     first_chunk_frames: Optional[int] = None
+    # Whether `synthesize_batch` vocodes several mels in one call (`wavegrad_tf.runtime.batches`).
+    batches: bool = False
 
     def set_chunk_frames(self, frames: int) -> None:
         """Vocodes `frames` mel frames at a time (--chunk_frames), if this backend can: more than twice the overlap,
@@ -57,6 +59,11 @@ class Vocoder(abc.ABC):
     @abc.abstractmethod
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
         """Audio [frames * hop] for one checked chunk [frames, n_mels] whose first sample is `start_sample`."""
+
+    def synthesize_batch(self, mels: np.ndarray, noise) -> np.ndarray:
+        """Audio [batch, frames * hop] for checked mels [batch, frames, n_mels] from sample 0, item i drawing its
+        noise as `noise` (an `ItemNoise`) gives it; backends with `batches` only."""
+        raise NotImplementedError(f"{self.name} vocodes one mel at a time")
 
     def vocode(self, mel: MelSource, seed: Optional[int] = None) -> np.ndarray:
         """Audio [frames * hop] for a log-mel [frames, n_mels] (or an iterable of consecutive blocks)."""

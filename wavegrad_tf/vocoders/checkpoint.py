@@ -5,56 +5,50 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from absl import logging
 
-from wavegrad_tf import hardware, schedules
-from wavegrad_tf.config import Config, Consistency
+from wavegrad_tf import hardware
+from wavegrad_tf.config import Config
 from wavegrad_tf.runs import Run
 from wavegrad_tf.runtime import Metadata, PositionalNoise, Vocoder
 from wavegrad_tf.vocoders.source import RUN_OPTIONS, ModelSource
 
 
 class KerasVocoder(Vocoder):
-    """The network of `cfg` sampled with `betas` (the config's inference schedule by default) and `consistency`
-    (the config's by default)."""
+    """The network of `cfg` sampled as `metadata` plans it (`Metadata.plan`: the config's schedule, consistency and
+    precision, by default)."""
 
-    def __init__(self, cfg: Config, network, betas=None, chunk_frames: int = 400, name: str = "WaveGrad",
-                 consistency: Optional[Consistency] = None):
+    def __init__(self, cfg: Config, network, metadata: Optional[Metadata] = None, chunk_frames: int = 400,
+                 name: str = "WaveGrad"):
         import tensorflow as tf
 
         from wavegrad_tf import diffusion
 
         self.cfg, self.network = cfg, network
-        betas = schedules.schedule_for(cfg) if betas is None else np.asarray(betas, np.float64)
-        consistency = consistency or Consistency.of(cfg)
-        self.metadata = Metadata(audio=cfg.audio, betas=tuple(float(b) for b in betas), consistency=consistency)
-        projection = "" if consistency.kind == "none" else f", {consistency.kind} consistency"
-        self.name, self.chunk_frames = f"{name} ({len(betas)} steps{projection})", chunk_frames
+        self.metadata = metadata = metadata or Metadata.plan(cfg)
+        projection = "" if metadata.consistency.kind == "none" else f", {metadata.consistency.kind} consistency"
+        precision = "" if metadata.precision == "float32" else f", {metadata.precision}"
+        self.name = f"{name}{precision} ({metadata.iterations} steps{projection})"
+        self.chunk_frames = chunk_frames
         # One traced function per vocoder: repeated chunks and calls reuse its traces.
         eps = tf.function(lambda y, m, c: network([y, m, c], training=False), reduce_retracing=True, autograph=False)
-        self._sample = diffusion.Sampler(eps, cfg, betas, consistency)
+        self._sample = diffusion.Sampler(eps, cfg, metadata.betas, metadata.consistency)
 
     @classmethod
-    def from_run(cls, run, schedule=None, iterations: Optional[int] = None, precision: str = "auto",
-                 chunk_frames: int = 400, consistency: Optional[dict] = None) -> "KerasVocoder":
-        """A run (a `Run` or what names one) with its newest intact checkpoint's averaged weights, computing in `precision`
-        (`hardware.vocoding_precision`); `consistency` replaces parts of the config's (kind, iterations, steps)."""
+    def from_run(cls, run, metadata: Optional[Metadata] = None, chunk_frames: int = 400) -> "KerasVocoder":
+        """A run (a `Run` or what names one) with its newest intact checkpoint's averaged weights, sampled as
+        `metadata` plans (default: the run's config's plan), in its precision."""
         run = Run.open(run)
-        choice, betas, chosen = _sampling(run.config, schedule, iterations, precision, consistency)
-        if choice.warning:
-            logging.warning(choice.warning)
-        network = run.load_network(dtype=hardware.KERAS_POLICIES[choice.precision])
-        suffix = "" if choice.precision == "float32" else f", {choice.precision}"
-        return cls(run.config, network, betas, chunk_frames, name=f"WaveGrad{suffix}", consistency=chosen)
+        metadata = metadata or Metadata.plan(run.config)
+        network = run.load_network(dtype=hardware.KERAS_POLICIES[metadata.precision])
+        return cls(run.config, network, metadata, chunk_frames)
+
+    batches = True
 
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
         return self._sample(mel[None], noise, start_sample).numpy()[0]
 
-
-def _sampling(cfg: Config, schedule, iterations, precision, consistency):
-    """(precision choice, betas, consistency) the options ask of a run with config `cfg`, each checked."""
-    choice = hardware.vocoding_precision(precision or "auto", hardware.this_machine())
-    return choice, schedules.schedule_for(cfg, iterations, schedule), Consistency.of(cfg, **(consistency or {}))
+    def synthesize_batch(self, mels: np.ndarray, noise) -> np.ndarray:
+        return self._sample(mels, noise).numpy()
 
 
 class RunSource(ModelSource):
@@ -64,7 +58,7 @@ class RunSource(ModelSource):
 
     def __init__(self, run: Run, flag: str = "--model"):
         super().__init__(run.name, flag)
-        self.run = run
+        self.run, self._plans = run, {}
 
     @classmethod
     def claim(cls, spec: str, flag: str) -> Optional["RunSource"]:
@@ -76,7 +70,14 @@ class RunSource(ModelSource):
         return self.run.config.audio
 
     def check(self, schedule=None, iterations=None, precision=None, consistency=None, **others) -> None:
-        _sampling(self.run.config, schedule, iterations, precision, consistency)
+        self.plan(schedule, iterations, precision, consistency)
+
+    def plan(self, schedule=None, iterations=None, precision=None, consistency=None) -> Metadata:
+        """The sampling plan of these options, made once (check and load ask for the same)."""
+        key = repr((schedule, iterations, precision, consistency))
+        if key not in self._plans:
+            self._plans[key] = Metadata.plan(self.run.config, schedule, iterations, precision, consistency)
+        return self._plans[key]
 
     def load(self, schedule=None, iterations=None, precision=None, consistency=None, **others) -> KerasVocoder:
-        return KerasVocoder.from_run(self.run, schedule, iterations, precision or "auto", consistency=consistency)
+        return KerasVocoder.from_run(self.run, self.plan(schedule, iterations, precision, consistency))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import mmap
 import os
 import sys
@@ -110,13 +111,14 @@ def check_tflite_file(path: Path) -> None:
 
 
 class LiteRTVocoder(Vocoder):
-    def __init__(self, path: str | os.PathLike, threads: Optional[int] = None):
+    def __init__(self, path: str | os.PathLike, threads: Optional[int] = None, metadata: Optional[Metadata] = None):
+        """`metadata`: the wavegrad.json beside the file, if the caller read it already."""
         path = Path(path)
         if not path.is_file():
             raise MetadataError(f"--model {path}: no such file")
         check_tflite_file(path)
         meta_path = path.parent / FILENAME
-        self.metadata = Metadata.load(meta_path)
+        self.metadata = metadata or Metadata.load(meta_path)
         # The only reference to the native objects: dropped together, with their teardown log captured.
         self._native = [compile_model(path, threads), {}]
         weakref.finalize(self, _release, self._native)
@@ -182,12 +184,17 @@ class TFLiteSource(ModelSource):
     def claim(cls, spec: str, flag: str):
         return cls(spec, flag) if Path(spec).suffix == ".tflite" else None
 
-    @property
-    def audio_cfg(self):
+    @functools.cached_property
+    def metadata(self) -> Metadata:
+        """The wavegrad.json beside the file, read once per load."""
         path = Path(self.spec)
         if path.is_file():
             check_tflite_file(path)
-        return Metadata.load(path.parent / FILENAME).audio
+        return Metadata.load(path.parent / FILENAME)
+
+    @property
+    def audio_cfg(self):
+        return self.metadata.audio
 
     def load(self, threads=None, **others) -> LiteRTVocoder:
-        return LiteRTVocoder(self.spec, threads)
+        return LiteRTVocoder(self.spec, threads, self.metadata)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Optional
@@ -16,21 +17,30 @@ from wavegrad_tf.vocoders.source import ModelSource
 
 
 class SavedModelVocoder(Vocoder):
-    def __init__(self, path: str | os.PathLike):
-        """`path`: a version folder (`version_folder` finds a model folder's highest)."""
+    def __init__(self, path: str | os.PathLike, metadata: Optional[Metadata] = None):
+        """`path`: a version folder (`version_folder` finds a model folder's highest); `metadata`: its wavegrad.json,
+        if the caller read it already."""
         import tensorflow as tf
 
         path = Path(path)
-        self.metadata = Metadata.load(path / "assets.extra" / FILENAME)
+        self.metadata = metadata or Metadata.load(path / "assets.extra" / FILENAME)
         self.chunk_frames = min(self.chunk_frames, self.metadata.max_frames or self.chunk_frames)
         self.name = f"WaveGrad SavedModel ({self.metadata.iterations} steps)"
         hardware.configure_tensorflow()
         self._vocode = tf.saved_model.load(str(path)).signatures["vocode_with_noise"]
 
+    batches = True
+
     def synthesize(self, mel: np.ndarray, start_sample: int, noise: PositionalNoise) -> np.ndarray:
-        frames = len(mel)
-        return self._vocode(mel=mel[None], lengths=np.array([frames], np.int32), noise=noise.per_step(
-            self.metadata.iterations, start_sample, frames * self.metadata.audio.hop_length))["audio"].numpy()[0]
+        return self._batch(mel[None], start_sample, noise)[0]
+
+    def synthesize_batch(self, mels: np.ndarray, noise) -> np.ndarray:
+        return self._batch(mels, 0, noise)
+
+    def _batch(self, mels: np.ndarray, start_sample: int, noise) -> np.ndarray:
+        batch, frames = mels.shape[:2]
+        return self._vocode(mel=mels, lengths=np.full(batch, frames, np.int32), noise=noise.per_step(
+            self.metadata.iterations, start_sample, frames * self.metadata.audio.hop_length))["audio"].numpy()
 
 
 def version_folder(path: str | os.PathLike, flag: str = "--model") -> Path:
@@ -41,8 +51,8 @@ def version_folder(path: str | os.PathLike, flag: str = "--model") -> Path:
     versions = sorted((p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").exists()),
                       key=lambda p: int(p.name)) if path.is_dir() else []
     if not versions:
-        raise UserError(f"{flag} {path}: a folder with no config.yaml (training run), no saved_model.pb and no "
-                        "numbered version folder holding one (SavedModel)")
+        raise UserError(f"{flag} {path}: neither a training run's folder nor a SavedModel (no saved_model.pb and no "
+                        "numbered version folder holding one)")
     return versions[-1]
 
 
@@ -54,13 +64,18 @@ class SavedModelSource(ModelSource):
     def claim(cls, spec: str, flag: str) -> Optional["SavedModelSource"]:
         return cls(spec, flag) if Path(spec).is_dir() else None
 
-    @property
+    @functools.cached_property
     def folder(self) -> Path:
         return version_folder(self.spec, self.flag)
 
+    @functools.cached_property
+    def metadata(self) -> Metadata:
+        """Its wavegrad.json, read once per load."""
+        return Metadata.load(self.folder / "assets.extra" / FILENAME)
+
     @property
     def audio_cfg(self):
-        return Metadata.load(self.folder / "assets.extra" / FILENAME).audio
+        return self.metadata.audio
 
     def load(self, **options) -> SavedModelVocoder:
-        return SavedModelVocoder(self.folder)
+        return SavedModelVocoder(self.folder, self.metadata)

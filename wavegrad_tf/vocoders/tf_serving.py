@@ -1,4 +1,4 @@
-"""A model served by TF Serving (a SavedModel from export/saved_model.py), over REST or gRPC.
+"""A model served by TF Serving (a SavedModel from wavegrad_tf.export/saved_model.py), over REST or gRPC.
 
     http://HOST:8501/v1/models/NAME[/versions/N]     REST: JSON over HTTP, no TensorFlow needed
     grpc://HOST:8500/NAME                            gRPC: needs tensorflow and tensorflow-serving-api
