@@ -188,7 +188,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     model = str(random_base_run(work / "run") if args.model == "base-random" else Run.open(args.model).folder)
     cfg = Run.open(model).config
-    if not (work / "saved_model").exists():
+    if measures != {"memory"} and not (work / "saved_model").exists():
         export_saved_model(model, work / "saved_model", "wavegrad", 1, consistency=consistency)
     if not (work / "tflite" / "wavegrad.json").exists():
         export_tflite(model, work / "tflite", consistency=consistency, signature_frames=signatures,
