@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from wavegrad_tf import hardware
+from wavegrad_tf.model import load_network
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runs import Run
 
@@ -53,7 +54,7 @@ def export_saved_model(run, output, model_name: str = "wavegrad", version: int =
     cfg = run.config
     metadata = Metadata.plan(cfg, schedule, precision=precision, consistency=consistency,
                              max_frames=max_frames or DEFAULT_MAX_FRAMES)
-    network = run.load_network(dtype=hardware.KERAS_POLICIES[metadata.precision])
+    network = load_network(run, dtype=hardware.KERAS_POLICIES[metadata.precision])
     archive = keras.export.ExportArchive()
     archive.track(network)
     for name, fn in graphs.serving_functions(network, cfg, metadata).items():

@@ -82,11 +82,12 @@ def tiny_run(tmp_path_factory):
 def tiny_model_and_mel(tiny_run, speech):
     """(config, model, log-mel of 1.5 s of real speech) of the tiny run."""
     from wavegrad_tf.mel import log_mel_spectrogram
+    from wavegrad_tf.model import load_network
     from wavegrad_tf.runs import Run
 
     run = Run.open(tiny_run)
 
-    cfg, model = run.config, run.load_network()
+    cfg, model = run.config, load_network(run)
     return cfg, model, log_mel_spectrogram(speech[:24000], cfg.audio, use_tf=False)[:-1]
 
 

@@ -11,7 +11,7 @@ import tensorflow as tf  # noqa: E402
 
 from wavegrad_tf import data, train_lib  # noqa: E402
 from wavegrad_tf.config import load_config  # noqa: E402
-from wavegrad_tf.model import checkpoint_variables  # noqa: E402
+from wavegrad_tf.runs import checkpoint_variables  # noqa: E402
 
 config, corpus_dir, work = sys.argv[1:4]
 cfg = load_config(config, ["train.batch_size=4", "train.ema_decay=0.5"])

@@ -1,5 +1,5 @@
-"""Where knowledge lives: only `wavegrad_tf.runs` names the files and folders of a run, and one plan is built per
-training start and per model load."""
+"""Where knowledge lives: only `wavegrad_tf.runs` names the files and folders of a run, one plan is built per
+training start and per model load, and the modules import each other in layers (no cycles, at most 12 deep)."""
 
 import ast
 
@@ -49,6 +49,77 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
     assert any("config.yaml" in c for c in constants) and "config.yaml" in files
     assert any(isinstance(n, ast.BinOp) and isinstance(n.right, ast.Constant) and n.right.value in folders
                for n in ast.walk(tree))
+
+
+PACKAGES = ("vocoders", "runtime", "pretrained")  # a folder of the library is one node, as it is one layer
+
+
+def _node(module: str):
+    """The graph node of a dotted module name inside the library (`export`'s modules each their own: it holds
+    libraries and command lines), or None for anything else."""
+    parts = module.split(".")
+    if parts[:2] == ["wavegrad_tf", "export"]:
+        parts = parts[1:]
+    if parts[0] == "export":
+        return ".".join(parts[:2])
+    return parts[1] if parts[0] == "wavegrad_tf" and len(parts) > 1 else None
+
+
+def import_graph() -> dict:
+    """{node: nodes it imports}: every import in a file (at the top, in a function, or for annotations only)."""
+    files = sorted((ROOT / "wavegrad_tf").rglob("*.py")) + sorted((ROOT / "export").rglob("*.py"))
+    nodes = {_node(".".join(p.relative_to(ROOT).with_suffix("").parts).replace(".__init__", "")): p for p in files}
+    nodes.pop(None, None)
+    graph = {}
+    for path in files:
+        source = _node(".".join(path.relative_to(ROOT).with_suffix("").parts).replace(".__init__", ""))
+        if source is None:
+            continue
+        edges = graph.setdefault(source, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            edges.update(t for t in map(_node, names) if t in nodes and t != source)
+    return graph
+
+
+def depth(graph: dict) -> dict:
+    """{node: its level}: 1 for a node importing nothing of the library, else 1 + the deepest it imports. A cycle
+    raises, naming it."""
+    levels, visiting = {}, []
+
+    def level(node):
+        if node in visiting:
+            raise AssertionError("import cycle: " + " -> ".join(visiting[visiting.index(node):] + [node]))
+        if node not in levels:
+            visiting.append(node)
+            levels[node] = 1 + max((level(n) for n in graph.get(node, ())), default=0)
+            visiting.pop()
+        return levels[node]
+    for node in graph:
+        level(node)
+    return levels
+
+
+def test_the_import_graph_has_layers_no_cycles_at_most_12_deep():
+    levels = depth(import_graph())
+    assert len(levels) > 45  # every module was read
+    deepest = max(levels.values())
+    assert deepest <= 12, sorted(levels.items(), key=lambda kv: -kv[1])[:5]
+    assert levels["errors"] == 1 and levels["train"] > levels["trainer"] > levels["model"] > levels["errors"]
+
+
+def test_the_depth_check_finds_a_cycle_and_counts_levels():
+    assert depth({"a": {"b"}, "b": {"c"}, "c": set()}) == {"a": 3, "b": 2, "c": 1}
+    try:
+        depth({"a": {"b"}, "b": {"a"}})
+    except AssertionError as e:
+        assert "a -> b -> a" in str(e)
+    else:
+        raise AssertionError("the cycle a -> b -> a went unseen")
 
 
 def _counting(monkeypatch, target, name: str, counts: dict) -> None:

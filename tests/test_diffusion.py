@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from wavegrad_tf import diffusion, priors, schedules
+from wavegrad_tf import data, diffusion, priors, schedules
 from wavegrad_tf.config import Consistency, load_config
 from wavegrad_tf.runtime import PositionalNoise
 
@@ -40,13 +40,13 @@ def test_noise_levels_and_noising_follow_the_paper():
     rng = np.random.default_rng(0)
     y0, eps = rng.standard_normal((2, 100)).astype("float32"), rng.standard_normal((2, 100)).astype("float32")
     a = np.array([0.3, 0.95], "float32")
-    got = diffusion.add_noise(tf.constant(y0), tf.constant(eps), tf.constant(a)).numpy()
+    got = data.add_noise(tf.constant(y0), tf.constant(eps), tf.constant(a)).numpy()
     np.testing.assert_allclose(got, a[:, None] * y0 + np.sqrt(1 - a[:, None] ** 2) * eps, rtol=1e-5)
 
 
 def test_continuous_levels_lie_in_their_segment_and_discrete_on_the_grid():
     levels = schedules.noise_levels(schedules.get_schedule("linear-50"))
-    level, cond = diffusion.draw_noise_level(tf.constant([1, 2]), 4096, levels, continuous=True)
+    level, cond = data.draw_noise_level(tf.constant([1, 2]), 4096, levels, continuous=True)
     level = level.numpy()
     np.testing.assert_array_equal(level, cond.numpy())
     assert levels[-1] <= level.min() and level.max() <= 1.0
@@ -55,7 +55,7 @@ def test_continuous_levels_lie_in_their_segment_and_discrete_on_the_grid():
     assert np.bincount(seg, minlength=51)[1:].min() > 40
     on_grid = np.min(np.abs(level[:, None] - levels[None, :]), 1) < 1e-7
     assert on_grid.mean() < 0.01
-    level, cond = diffusion.draw_noise_level(tf.constant([3, 4]), 512, levels, continuous=False)
+    level, cond = data.draw_noise_level(tf.constant([3, 4]), 512, levels, continuous=False)
     n = np.round(cond.numpy() * 50).astype(int)
     assert n.min() >= 1 and n.max() <= 50
     np.testing.assert_allclose(level.numpy(), levels[n], rtol=1e-6)

@@ -1,14 +1,18 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SPEECH, TF_LOADED, TF_VERBOSE, run_module
+from conftest import ROOT, SPEECH, TF_LOADED, TF_VERBOSE, run_module
 from wavegrad_tf import diffusion, schedules
 from wavegrad_tf.config import Consistency
 from wavegrad_tf.mel import log_mel_spectrogram
-from wavegrad_tf.model import build_model, checkpoint_variables
+from wavegrad_tf.model import build_model, load_network
+from wavegrad_tf.runs import Run, checkpoint_variables
 from wavegrad_tf.runtime import InputError, check_mel
-from wavegrad_tf.runs import Run
 from wavegrad_tf.runtime.inputs import log_mel_blocks
 from wavegrad_tf.vocoders import load_vocoder
 from wavegrad_tf.vocoders.checkpoint import KerasVocoder
@@ -20,7 +24,7 @@ def test_a_run_loads_into_a_fresh_model_with_its_averaged_weights(tiny_run):
     from wavegrad_tf.trainer import Trainer
 
     run = Run.open(tiny_run)
-    cfg, model = run.config, run.load_network()
+    cfg, model = run.config, load_network(run)
     trainer = Trainer(cfg, tiny_run)  # restores weights, average and step from the same checkpoint
     assert trainer.ema and trainer.global_step == 150
     fresh = checkpoint_variables(build_model(cfg))
@@ -184,3 +188,35 @@ def test_discrete_index_variant_trains_and_samples_with_its_schedule(tmp_path):
 def test_check_mel_passes_real_features(tiny_cfg, speech):
     mel = log_mel_spectrogram(speech, tiny_cfg.audio, use_tf=False)
     assert check_mel(mel.astype(np.float64), tiny_cfg.audio).dtype == np.float32
+
+
+LAUNCHER = "import sys; sys.argv[0] = {!r}; from wavegrad_tf.cli import entry; entry()"  # what pip's script runs
+
+
+def test_a_console_script_lists_its_command_s_flags_without_loading_tensorflow():
+    """`wavegrad-infer --help` shows infer's own flags (--input, --output, --batch_size) beside the shared ones: the
+    launcher, not the command, is the main module of a console script."""
+    from wavegrad_tf import cli
+
+    out = run_module(["-c", LAUNCHER.format("/venv/bin/wavegrad-infer"), "--help"], env=TF_VERBOSE, check=False)
+    listed = {line.split(":")[0].strip() for line in out.stdout.splitlines() if line.startswith("  --")}
+    assert {"--input", "--output", "--batch_size", "--model", "--seed", "--consistency"} <= listed, out.stdout
+    assert TF_LOADED not in out.stderr
+    assert set(cli.COMMANDS) >= {"wavegrad-train", "wavegrad-infer", "wavegrad-export-tflite"}
+
+
+def test_a_command_prints_no_tensorflow_log_by_default_and_no_line_twice(tiny_run, tmp_path):
+    """Run as a user runs it (no TF_CPP_MIN_LOG_LEVEL of their own), `wavegrad-infer` on a run loads TensorFlow and
+    prints its report alone: no C++ log line (I/W/E + date), no oneDNN notice, nothing repeated."""
+    import re
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", LAUNCHER.format("wavegrad-infer"), "--model", str(tiny_run),
+                          "--input", str(SPEECH[0]), "--output", str(tmp_path / "o.wav"), "--seed", "0"],
+                         capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=600)
+    assert out.returncode == 0 and (tmp_path / "o.wav").is_file(), out.stderr[-2000:]
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert lines and any("wrote" in line for line in lines), lines
+    noise = [line for line in lines if re.match(r"[IWEF]\d{4} ", line) or "oneDNN" in line or TF_LOADED in line]
+    assert not noise, noise
+    assert len(lines) == len(set(lines)), lines

@@ -15,7 +15,8 @@ from conftest import ROOT, SPEECH, TINY, run_module
 from wavegrad_tf.runs import Run
 from wavegrad_tf import data, diffusion, mel, schedules, train_lib
 from wavegrad_tf.config import Consistency, load_config
-from wavegrad_tf.model import build_model, checkpoint_variables
+from wavegrad_tf.model import build_model, load_network
+from wavegrad_tf.runs import checkpoint_variables
 from wavegrad_tf.runtime import PositionalNoise
 from wavegrad_tf.losses import noise_loss
 from wavegrad_tf.trainer import Trainer
@@ -246,7 +247,7 @@ def test_weight_average_follows_its_formula(tmp_path, ramp):
                for p, var in trainer.ema.items())  # the average is not the weights
     trainer.save()
     run = Run.open(tmp_path / "run")
-    _, loaded = run.config, run.load_network()
+    _, loaded = run.config, load_network(run)
     for path, var in checkpoint_variables(loaded).items():
         np.testing.assert_array_equal(np.asarray(var), trainer.ema[path].numpy())
 
@@ -283,7 +284,7 @@ def test_fine_tuning_starts_from_another_models_averaged_weights(tiny_run, tmp_p
     train_lib.run(None, str(tmp_path / "tuned"), steps=1, init_from=str(tiny_run),
               overrides=["train.learning_rate=1e-6", "train.warmup_steps=0"])
     run = Run.open(tiny_run)
-    _, source = run.config, run.load_network()
+    _, source = run.config, load_network(run)
     tuned = Trainer(Run.open(tmp_path / "tuned").config, tmp_path / "tuned")
     assert tuned.global_step == 1 and Run.open(tmp_path / "tuned").config.model == Run.open(tiny_run).config.model
     assert Run.open(tiny_run).config.train.ema_ramp and not Run.open(tmp_path / "tuned").config.train.ema_ramp

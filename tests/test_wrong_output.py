@@ -14,12 +14,12 @@ def nan_run(tiny_run, tmp_path_factory):
     """A copy of the tiny run whose newest checkpoint's averaged weights hold one NaN."""
     import tensorflow as tf
 
-    from wavegrad_tf.model import checkpoint_variables
-    from wavegrad_tf.runs import Run
+    from wavegrad_tf.model import load_network
+    from wavegrad_tf.runs import Run, checkpoint_variables
 
     folder = tmp_path_factory.mktemp("nan") / "run"
     shutil.copytree(tiny_run, folder, ignore=shutil.ignore_patterns("audio_cache", "checkpoints"))
-    network = Run.open(tiny_run).load_network()
+    network = load_network(Run.open(tiny_run))
     variables = checkpoint_variables(network)
     name, first = next(iter(variables.items()))
     first.assign(tf.tensor_scatter_nd_update(first, [[0] * len(first.shape)], [float("nan")]))

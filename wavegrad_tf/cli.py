@@ -77,8 +77,10 @@ def quiet_logs() -> None:
 def run(main, known_only: bool = False) -> None:
     """absl's app.run(main), with user errors reported as one line, and the shared flags a tool defined here listed
     in its --help beside its own."""
-    for flag in flags.FLAGS.get_key_flags_for_module(__name__):
-        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    # A console script's main module is its launcher, not the command's: list the command's flags as its own too.
+    for module in (__name__, main.__module__):
+        for flag in flags.FLAGS.get_key_flags_for_module(module):
+            flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
     def guarded(argv):
         quiet_logs()

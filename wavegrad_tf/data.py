@@ -4,7 +4,8 @@ Each usable file is decoded once (mixed down, resampled), reflect-padded by win_
 cached as raw int16 pieces of at most PIECE_SECONDS, so a crop reads a small file with pure TF ops
 (no Python in the input pipeline). A training example is a random hop-aligned crop of
 `segment_length` samples plus its mel frames, computed from the crop's own context so they equal
-the full-clip features. Bad files are skipped, counted and logged, never fatal.
+the full-clip features, noised by the forward process (Chen et al. 2020, Alg. 1) at a drawn level. Bad files are
+skipped, counted and logged, never fatal.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from wavegrad_tf import diffusion, hardware, mel, priors, schedules
+from wavegrad_tf import hardware, mel, priors, schedules
 from wavegrad_tf.audio import AudioError, check_audio, list_audio_files, load_audio
 from wavegrad_tf.config import Config
 
@@ -148,6 +149,30 @@ def infer_schedules(cfg: Config) -> list:
     return [schedules.get_schedule(s) for s in cfg.train.infer_schedules or [cfg.diffusion.inference_schedule]]
 
 
+def add_noise(audio, noise, noise_level):
+    """y_noisy = sqrt(a) * y0 + sqrt(1 - a) * eps, with sqrt(a) = noise_level (per batch item)."""
+    level = tf.reshape(tf.cast(noise_level, audio.dtype), [-1, 1])
+    return level * audio + tf.sqrt(1.0 - tf.square(level)) * noise
+
+
+def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool):
+    """Training noise level and conditioning (what the model sees) for each item: (noise_level, conditioning).
+
+    Continuous: a segment s ~ U{1..T}, then sqrt(a) ~ U(l[s], l[s-1]); the model sees sqrt(a).
+    Discrete: an index n ~ U{1..T}, sqrt(a) = l[n]; the model sees n / T.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    steps = len(levels) - 1
+    table = tf.constant(levels, tf.float32)
+    s = tf.random.stateless_uniform([batch_size], seeds[0], minval=1, maxval=steps + 1, dtype=tf.int32)
+    if not continuous:
+        return tf.gather(table, s), tf.cast(s, tf.float32) / steps
+    hi, lo = tf.gather(table, s - 1), tf.gather(table, s)
+    u = tf.random.stateless_uniform([batch_size], seeds[1])
+    level = lo + u * (hi - lo)
+    return level, level
+
+
 def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless batches {audio, mel, noisy_audio, noise, noise_level, conditioning}, and with InferGrad's loss
     sampler_noise [batch, steps, samples]; the noise is drawn from the config's prior (`wavegrad_tf.priors`) for
@@ -185,9 +210,9 @@ def dataset(clips: list[Clip], cfg: Config, batch_size: int, seed: int) -> tf.da
     def features(window, seeds):
         audio, log_mel = crop_features(window, cfg)
         noise = prior.shape(tf.random.stateless_normal(tf.shape(audio), seeds[0]), prior.condition(log_mel))
-        level, conditioning = diffusion.draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
+        level, conditioning = draw_noise_level(seeds[1], batch_size, levels, cfg.diffusion.continuous)
         batch = {"audio": audio, "mel": log_mel, "noise": noise, "noise_level": level,
-                 "conditioning": conditioning, "noisy_audio": diffusion.add_noise(audio, noise, level)}
+                 "conditioning": conditioning, "noisy_audio": add_noise(audio, noise, level)}
         if sampler_steps:
             batch["sampler_noise"] = tf.random.stateless_normal(
                 [batch_size, sampler_steps, seg], tf.random.experimental.stateless_fold_in(seeds[0], 1))

@@ -1,5 +1,5 @@
-"""WaveGrad diffusion in TensorFlow: forward noising, training noise levels and the paper's sampler (Chen et
-al. 2020, Alg. 1-2) with its consistency options. The schedules are in `wavegrad_tf.schedules`, the noise's
+"""WaveGrad's sampler in TensorFlow (Chen et al. 2020, Alg. 2) with its consistency options. The forward process
+(noising a training crop, Alg. 1) is in `wavegrad_tf.data`, the schedules in `wavegrad_tf.schedules`, the noise's
 distribution in `wavegrad_tf.priors`."""
 
 from __future__ import annotations
@@ -14,31 +14,6 @@ from wavegrad_tf.config import Consistency
 from wavegrad_tf.runtime.noise import PositionalNoise
 from wavegrad_tf.runtime.vocoder import ITERATE_BOUND
 from wavegrad_tf.schedules import sampler_coefficients
-
-
-def add_noise(audio, noise, noise_level):
-    """y_noisy = sqrt(a) * y0 + sqrt(1 - a) * eps, with sqrt(a) = noise_level (per batch item)."""
-    level = tf.reshape(tf.cast(noise_level, audio.dtype), [-1, 1])
-    return level * audio + tf.sqrt(1.0 - tf.square(level)) * noise
-
-
-def draw_noise_level(seed, batch_size: int, levels: np.ndarray, continuous: bool):
-    """Training noise level and conditioning (what the model sees) for each item: (noise_level, conditioning).
-
-    Continuous: a segment s ~ U{1..T}, then sqrt(a) ~ U(l[s], l[s-1]); the model sees sqrt(a).
-    Discrete: an index n ~ U{1..T}, sqrt(a) = l[n]; the model sees n / T.
-    """
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    steps = len(levels) - 1
-    table = tf.constant(levels, tf.float32)
-    s = tf.random.stateless_uniform([batch_size], seeds[0], minval=1, maxval=steps + 1, dtype=tf.int32)
-    if not continuous:
-        return tf.gather(table, s), tf.cast(s, tf.float32) / steps
-    hi, lo = tf.gather(table, s - 1), tf.gather(table, s)
-    u = tf.random.stateless_uniform([batch_size], seeds[1])
-    level = lo + u * (hi - lo)
-    return level, level
-
 
 
 class Sampler:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import functools
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wavegrad_tf.config import AudioConfig
+if TYPE_CHECKING:  # annotations only: the spectral ops take any object with the audio fields
+    from wavegrad_tf.config import AudioConfig
 
 
 def _tf():

@@ -6,7 +6,6 @@ import dataclasses
 import math
 
 import keras
-import numpy as np
 from keras import layers, ops
 
 _PACKAGE = "wavegrad_tf"
@@ -250,7 +249,7 @@ class WaveGrad(keras.Model):
         if name not in pretrained.names():
             raise UserError(f"{name!r}: not a pretrained model (pretrained: {', '.join(pretrained.names())}); an "
                             f"untrained network of a config preset is build_model(load_config({name!r}))")
-        return Run.open(name).load_network(dtype)
+        return load_network(Run.open(name), dtype)
 
 
 def build_model(cfg, **kwargs) -> WaveGrad:
@@ -260,23 +259,12 @@ def build_model(cfg, **kwargs) -> WaveGrad:
     return model
 
 
-def checkpoint_variables(model: WaveGrad) -> dict:
-    """{path below the model: variable}, for tf.train.Checkpoint, which does not see layers kept in lists."""
-    return {v.path.split("/", 1)[1]: v for v in model.weights}
+def load_network(run, dtype: str = "float32") -> WaveGrad:
+    """A `runs.Run`'s WaveGrad with its newest intact checkpoint's averaged weights (or a pretrained model's
+    weights), computing in `dtype`."""
+    from wavegrad_tf import hardware
 
-
-def load_weights(network: WaveGrad, path) -> str:
-    """Assigns the weights of a .npz of {path below the network: array} (a pretrained model's weights.npz), each
-    checked against the network's own; returns the path."""
-    from wavegrad_tf.errors import UserError
-
-    stored = np.load(path)
-    variables = checkpoint_variables(network)
-    if set(stored.files) != set(variables):
-        raise UserError(f"{path}: holds {len(stored.files)} weights, the config's network {len(variables)}; "
-                        f"missing {sorted(set(variables) - set(stored.files))[:3]}")
-    for name, var in variables.items():
-        if tuple(stored[name].shape) != tuple(var.shape):
-            raise UserError(f"{path}: {name} is {stored[name].shape}, the config's network expects {tuple(var.shape)}")
-        var.assign(stored[name].astype(np.float32))
-    return str(path)
+    hardware.configure_tensorflow()
+    network = build_model(run.config, dtype=dtype)
+    run.check_finite(network, run.restore_weights(network))
+    return network

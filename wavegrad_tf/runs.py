@@ -33,6 +33,12 @@ CONFIG, SPLIT, WEIGHTS, CHECKPOINTS = "config.yaml", "data_split.json", "weights
 CACHE, WORKERS, LOGS = "audio_cache", "workers", {"train": "train", "validation": "validation"}
 
 
+def checkpoint_variables(network) -> dict:
+    """{path below the network: variable}: how a run names its weights (tf.train.Checkpoint does not see layers
+    kept in lists)."""
+    return {v.path.split("/", 1)[1]: v for v in network.weights}
+
+
 class RunError(UserError):
     """A folder that is not a usable training run; the message names the folder and what is missing."""
 
@@ -174,56 +180,50 @@ class Run:
     def restore_weights(self, network, averaged: bool = True) -> str:
         """Loads the newest intact checkpoint's weights into `network`: their moving average where the run kept
         one and `averaged`. A pretrained model's folder holds its averaged weights alone. Returns what was loaded."""
+        variables = checkpoint_variables(network)
         if self.pretrained:
-            from wavegrad_tf.model import load_weights
-
-            return load_weights(network, self.folder / WEIGHTS)
+            return self._assign_package_weights(variables)
         import tensorflow as tf
-
-        from wavegrad_tf.model import checkpoint_variables
 
         def restore(prefix):
             stored = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
             key = "ema" if averaged and any(k.startswith("ema/") for k in stored) else "model"
-            tf.train.Checkpoint(**{key: checkpoint_variables(network)}).restore(prefix).expect_partial() \
-                .assert_existing_objects_matched()
+            tf.train.Checkpoint(**{key: variables}).restore(prefix).expect_partial().assert_existing_objects_matched()
 
         loaded = self.restore_newest(restore)
         if loaded is None:
             raise RunError(f"{self.flag} {self.name}: no checkpoint in {self.folder / CHECKPOINTS} and no {WEIGHTS}")
         return loaded
 
-    def load_network(self, dtype: str = "float32"):
-        """The run's WaveGrad with the newest intact checkpoint's averaged weights, computing in `dtype`."""
-        from wavegrad_tf import hardware
-        from wavegrad_tf.model import build_model
+    def _assign_package_weights(self, variables: dict) -> str:
+        """Assigns weights.npz ({path below the network: array}), each checked against the network's own."""
+        path = self.folder / WEIGHTS
+        stored = np.load(path)
+        if set(stored.files) != set(variables):
+            raise RunError(f"{path}: holds {len(stored.files)} weights, the config's network {len(variables)}; "
+                           f"missing {sorted(set(variables) - set(stored.files))[:3]}")
+        for name, var in variables.items():
+            if tuple(stored[name].shape) != tuple(var.shape):
+                raise RunError(f"{path}: {name} is {stored[name].shape}, the config's network expects {tuple(var.shape)}")
+            var.assign(stored[name].astype(np.float32))
+        return str(path)
 
-        hardware.configure_tensorflow()
-        network = build_model(self.config, dtype=dtype)
-        loaded = self.restore_weights(network)
-        # Weights that are not finite can only make NaN audio: an export or package of them would succeed silently.
-        from wavegrad_tf.model import checkpoint_variables
-
+    def check_finite(self, network, loaded: str) -> None:
+        """Weights that are not finite can only make NaN audio: an export or package of them would succeed silently."""
         broken = [name for name, v in checkpoint_variables(network).items() if not np.isfinite(v.numpy()).all()]
         if broken:
             raise RunError(f"{self.flag} {self.name}: the weights of {loaded} are not finite ({broken[0]}"
                            + (f" and {len(broken) - 1} more" if len(broken) > 1 else "") + "); expected a run whose "
                            "weights are numbers: use an earlier checkpoint, or train again")
-        return network
 
-    def save_package(self, source: "Run", cfg: Config, dtype: str = "float16"):
-        """Makes this folder a pretrained model of `source`: its config `cfg`, and the averaged weights of `source`
-        alone as {path below the network: array} in `dtype` (weights.npz). The folder is made once the weights are
-        loaded and checked (weights that are not finite leave none). Returns source's float32 network."""
-        from wavegrad_tf.model import checkpoint_variables
-
-        network = source.load_network()
+    def save_package(self, network, cfg: Config, dtype: str = "float16") -> None:
+        """Makes this folder a pretrained model: its config `cfg`, and `network`'s weights alone as {path below the
+        network: array} in `dtype` (weights.npz)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         np.savez(self.folder / WEIGHTS, **{name: np.asarray(var).astype(dtype)
                                            for name, var in checkpoint_variables(network).items()})
         cfg.save(self.folder / CONFIG)
         self.__dict__["config"] = cfg
-        return network
 
     @property
     def weights_bytes(self) -> int:

@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 from wavegrad_tf import hardware
+from wavegrad_tf.model import load_network
 from wavegrad_tf.config import Consistency
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runs import Run
@@ -286,7 +287,7 @@ class MelDistance:
         if self.clips is None:
             self.check()
         hardware.configure_tensorflow(self.threads)
-        cfg, network = self.run.config, self.run.load_network()
+        cfg, network = self.run.config, load_network(self.run)
         clips = self.clips
         mels = mel.log_mel_spectrogram(clips, cfg.audio)
         eps = tf.function(lambda y, m, c: network([y, m, c], training=False), reduce_retracing=True, autograph=False)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import functools
 import operator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wavegrad_tf import mel as mel_lib
-from wavegrad_tf.config import AudioConfig
+
+if TYPE_CHECKING:  # annotations only
+    from wavegrad_tf.config import AudioConfig
 
 # Below this STFT magnitude (or mel value) a bin counts as empty: divisions are floored there.
 TINY = 1e-7

@@ -126,7 +126,7 @@ def run(*args, **kwargs) -> dict:
 
 def execute(plan: TrainingPlan) -> dict:
     from wavegrad_tf import data, hardware
-    from wavegrad_tf.model import checkpoint_variables
+    from wavegrad_tf.runs import checkpoint_variables
     from wavegrad_tf.trainer import Trainer, make_strategy, writer
 
     hardware.configure_tensorflow()

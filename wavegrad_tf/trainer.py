@@ -19,7 +19,9 @@ from absl import logging
 
 from wavegrad_tf import data, diffusion, hardware, losses, mel, priors, runs, schedules
 from wavegrad_tf.config import Config, Consistency
-from wavegrad_tf.model import build_model, checkpoint_variables
+from wavegrad_tf.model import build_model
+from wavegrad_tf.runs import checkpoint_variables
+from wavegrad_tf.runtime import Metadata, PositionalNoise
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
@@ -321,29 +323,37 @@ class Validator:
         self.audio, self.mel = data.crop_features(window, self.cfg)
         self.noise = trainer.prior.shape(tf.random.stateless_normal(tf.shape(self.audio), [7, 7]),
                                          trainer.prior.condition(self.mel))
-        self.network = self.vocoder = None
+        self.network = self.sampler = None
         self.train_levels = schedules.noise_levels(schedules.get_schedule(self.cfg.diffusion.train_schedule))
 
     def _step_fraction(self, level: float) -> float:
         n = int(np.argmin(np.abs(self.train_levels[1:] - level))) + 1
         return n / (len(self.train_levels) - 1)
 
-    def __call__(self, step: int) -> dict:
-        from wavegrad_tf.vocoders.checkpoint import KerasVocoder
+    def _vocode(self, model) -> np.ndarray:
+        """The first clip's mel vocoded as the config plans (its inference schedule and consistency), seed 0."""
+        if self.sampler is None:  # `model` is the same object at every validation: one trace
+            plan = Metadata.plan(self.cfg, precision="float32")
+            eps = tf.function(lambda y, m, c: model([y, m, c], training=False), reduce_retracing=True, autograph=False)
+            self.sampler = diffusion.Sampler(eps, self.cfg, plan.betas, plan.consistency)
+        audio = self.sampler(self.mel[:1], PositionalNoise(0), 0).numpy()
+        if not np.all(np.isfinite(audio)):
+            raise FloatingPointError("non-finite audio")
+        return audio
 
+    def __call__(self, step: int) -> dict:
         self.network = model = self.trainer.averaged_model(into=self.network)
-        self.vocoder = self.vocoder or KerasVocoder(self.cfg, model)
         n = int(self.audio.shape[0])
         scores = {}
         for level in self.LEVELS:
             lv = tf.fill([n], level)
             # Discrete models see n / T: validate them at the nearest step of their training schedule.
             conditioning = lv if self.cfg.diffusion.continuous else tf.fill([n], self._step_fraction(level))
-            pred = model([diffusion.add_noise(self.audio, self.noise, lv), self.mel, conditioning], training=False)
+            pred = model([data.add_noise(self.audio, self.noise, lv), self.mel, conditioning], training=False)
             scores[f"val_loss_{level}"] = float(tf.reduce_mean(losses.noise_loss(self.noise, pred, self.trainer.prior,
                                                                                      self.mel)))
         try:
-            fake = tf.constant(self.vocoder.vocode(self.mel[0].numpy(), seed=0)[None])
+            fake = tf.constant(self._vocode(model))
         except FloatingPointError as e:  # a young model's samples can diverge: report it, keep training
             logging.warning("validation at step %d: %s", step, e)
             scores["val_mel_l1"] = float("nan")

@@ -37,9 +37,11 @@ class KerasVocoder(Vocoder):
     def from_run(cls, run, metadata: Optional[Metadata] = None, chunk_frames: int = 400) -> "KerasVocoder":
         """A run (a `Run` or what names one) with its newest intact checkpoint's averaged weights, sampled as
         `metadata` plans (default: the run's config's plan), in its precision."""
+        from wavegrad_tf.model import load_network  # Keras: only when a run is loaded
+
         run = Run.open(run)
         metadata = metadata or Metadata.plan(run.config)
-        network = run.load_network(dtype=hardware.KERAS_POLICIES[metadata.precision])
+        network = load_network(run, dtype=hardware.KERAS_POLICIES[metadata.precision])
         return cls(run.config, network, metadata, chunk_frames)
 
     batches = True
