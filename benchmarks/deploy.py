@@ -7,8 +7,8 @@ Exports the SavedModel and every static-shape TFLite variant into --work, then m
 fresh process (so its peak RSS is its own), on --seconds of real speech (the run's held-out and training
 clips, or the bundled corpus), 6 iterations, --threads threads, after one warm-up pass:
   RTF            compute seconds per second of audio (median of --repeats whole `vocode` calls)
-  first audio    seconds from `stream()` to its first piece (median of --repeats; every path starts with an
-                 80-frame chunk, the TFLite export's smallest, and continues with --chunk_frames)
+  first audio    seconds from `stream()` to its first piece (median of --repeats; every path starts with a
+                 chunk of the TFLite export's smallest signature, and continues with --chunk_frames)
   GFLOP/s        the network's convolution FLOPs (counted from its layers) over the RTF's time
   peak RSS       the process's maximum resident memory (model, interpreter arenas, input and output)
   vs float32     every path gets the same position-keyed noise and chunk layout, so the relative L2 distance
@@ -169,8 +169,8 @@ def main():
                         "memory (peak RSS of the float32 .tflite for each of --layouts), comma-separated.")
     parser.add_argument("--signature_frames", default=None, help="The TFLite export's signatures (comma-separated "
                         "frame counts); default: export.tflite's.")
-    parser.add_argument("--layouts", default="80:256,128:128,64:128,96:96,64:64", help="--measure memory: chunk "
-                        "layouts first:rest in frames, comma-separated (each size a signature of the export).")
+    parser.add_argument("--layouts", default=None, help="--measure memory: chunk layouts first:rest in frames, "
+                        "comma-separated (each size a signature of the export); default: each signature alone.")
     args = parser.parse_args()
     measures = set(args.measure.split(","))
     if not measures or measures - {"table", "long", "memory"}:
@@ -223,7 +223,7 @@ def main():
               f"{args.model} float32 .tflite (signatures {list(signatures)}, {args.consistency or 'the config'}'s "
               f"projection), {seconds:.1f} s streamed once per layout, each in a fresh process\n")
         print("| chunks (first, then) | peak RSS (MB) | RTF (one pass) |\n|---|---|---|")
-        for layout in args.layouts.split(","):
+        for layout in (args.layouts or ",".join(f"{n}:{n}" for n in signatures)).split(","):
             first, rest = (int(n) for n in layout.split(":"))
             stats, _ = measure("tflite", work / "tflite" / "float32.tflite", work / "mel.npy", 0, 1, first, rest)
             print(f"| {first}, {rest} | {stats['peak_rss_mb']:.0f} | {stats['seconds'] / seconds:.3f} |", flush=True)

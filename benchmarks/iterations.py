@@ -8,7 +8,7 @@ with each consistency option (the network alone is `none`), on exact or TTS-like
 Each cell's evaluation is kept in <output>/<model>-<schedule>-<consistency>-<mel>/ (results.json, wavs,
 spectrograms) and reused when the command is run again, so a grid can be extended or resumed. Griffin-Lim is
 scored once per mel kind, in its first cell (it depends on neither the model nor the schedule). The table goes to
-<output>/table.md.
+<output>/table.md, a plot of PESQ and STOI against iterations to <output>/iterations.png.
 """
 
 from __future__ import annotations
@@ -83,6 +83,41 @@ def main():
                      + " | ".join(f"{scores[k]:.3f}" for k in METRICS) + f" | {scores['rtf']:.3f} |")
     (output / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    plot(rows, output / "iterations.png")
+
+
+def plot(rows, path: Path, metrics=("pesq_wb", "stoi")) -> None:
+    """One panel per metric and mel kind: each model's score against its iterations, a line per consistency
+    option; Griffin-Lim as a grey line across."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mels = sorted({r[0] for r in rows})
+    fig, axes = plt.subplots(len(mels), len(metrics), figsize=(5.5 * len(metrics), 3.6 * len(mels)), squeeze=False)
+    styles = {"none": "--", "mel": "-", "gla": ":", "gla_once": "-."}
+    for i, mel in enumerate(mels):
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            cells = [r for r in rows if r[0] == mel]
+            for k, name in enumerate(dict.fromkeys(r[1] for r in cells if r[1] != "Griffin-Lim")):
+                for consistency in dict.fromkeys(r[3] for r in cells if r[1] == name):
+                    points = sorted((int(r[2]), r[4][metric]) for r in cells if r[1] == name and r[3] == consistency)
+                    ax.plot(*zip(*points), styles.get(consistency, "-"), color=f"C{k}", marker="o",
+                            label=f"{name}, {consistency}")
+            for r in cells:
+                if r[1] == "Griffin-Lim":
+                    ax.axhline(r[4][metric], color="grey", lw=1, label="Griffin-Lim")
+            ax.set_xlabel("iterations")
+            ax.set_xticks(sorted({int(r[2]) for r in cells if r[1] != "Griffin-Lim"}))
+            ax.set_ylabel(metric)
+            ax.set_title(f"{mel} mels", fontsize=10)
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

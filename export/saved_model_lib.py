@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Optional
 
 from wavegrad_tf import hardware
-from wavegrad_tf.model import load_network
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runs import Run
 
@@ -48,6 +47,7 @@ def export_saved_model(run, output, model_name: str = "wavegrad", version: int =
     import keras
 
     from wavegrad_tf.export import graphs
+    from wavegrad_tf.model import load_network
     from wavegrad_tf.runtime import DEFAULT_MAX_FRAMES, Metadata
 
     run = Run.open(run)

@@ -23,7 +23,8 @@ def define_flags():
                       "--consistency none (int8 cannot hold the projection).")
     cli.define_schedule_flag()
     flags.DEFINE_list("signature_frames", [str(n) for n in SIGNATURE_FRAMES], "Frame counts of the signatures: the "
-                      "runner starts with the smallest (first audio sooner) and continues with the largest.")
+                      "runner starts with the smallest (first audio sooner) and continues with the largest; each one "
+                      "used keeps its own arena (memory). Default: one of 96, a phone's memory for WaveGrad Base.")
     flags.DEFINE_string("calibration_audio", None, "Folder of recordings for full_int8 calibration; default: the "
                         "run's training audio.")
     cli.define_consistency_flags()

@@ -40,7 +40,10 @@ class Variant:
 
 VARIANTS = {v.name: v for v in (Variant("float32", "float32"), Variant("float16", "float16"),
                                 Variant("dynamic_int8", "int8"), Variant("full_int8", "int8", True, False))}
-SIGNATURE_FRAMES = (80, 128, 256)
+# One signature: each one used keeps its own arena, and Base's 10 s then peaked at 520 MB in 80- then 128-frame
+# chunks, 436 MB in 128-frame ones, 338 MB in 96-frame ones (with the projection; docs/deployment.md). 96 frames
+# keep a phone's 400 MB at 1.5 network passes per output frame (128: 1.33; 80: 1.67).
+SIGNATURE_FRAMES = (96,)
 # What an export folder may hold beside wavegrad.json: a folder holding anything else is not replaced.
 OWNED = tuple(v.file for v in VARIANTS.values())
 

@@ -17,6 +17,8 @@ from wavegrad_tf.runtime.inputs import log_mel_blocks
 from wavegrad_tf.vocoders import load_vocoder
 from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
+LAUNCHER = "import sys; sys.argv[0] = {!r}; from wavegrad_tf.cli import entry; entry()"  # what pip's script runs
+
 
 def test_a_run_loads_into_a_fresh_model_with_its_averaged_weights(tiny_run):
     """Every weight of the loaded model equals the checkpoint's weight average (the run trains with EMA),
@@ -37,12 +39,26 @@ def test_a_run_loads_into_a_fresh_model_with_its_averaged_weights(tiny_run):
 
 
 def test_cli_vocodes_wav_and_npy(tiny_run, tmp_path, speech):
+    """A wav through `wavegrad-infer` run as a user runs it (pip's launcher, no TF_CPP_MIN_LOG_LEVEL of their own):
+    TensorFlow loads and the command prints its report alone, no C++ log line (I/W/E + date), no oneDNN notice,
+    nothing repeated. Then a .npy mel through `python -m wavegrad_tf.infer`."""
+    import re
+
     cfg = Run.open(tiny_run).config
     wav_out, npy_out = tmp_path / "from_wav.wav", tmp_path / "from_npy.flac"
-    run_module(["-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(SPEECH[1]),
-                "--output", str(wav_out), "--seed", "1"])
+    sf.write(tmp_path / "in.wav", speech[:32000], 16000)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = subprocess.run([sys.executable, "-c", LAUNCHER.format("wavegrad-infer"), "--model", str(tiny_run),
+                          "--input", str(tmp_path / "in.wav"), "--output", str(wav_out), "--seed", "1"],
+                         capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
     audio, sr = sf.read(wav_out)
-    assert sr == 16000 and len(audio) == sf.info(SPEECH[1]).frames and audio.std() > 0
+    assert sr == 16000 and len(audio) == 32000 and audio.std() > 0
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert any("wrote" in line for line in lines), lines
+    noise = [line for line in lines if re.match(r"[IWEF]\d{4} ", line) or "oneDNN" in line or TF_LOADED in line]
+    assert not noise, noise
+    assert len(lines) == len(set(lines)), lines
     mel = log_mel_spectrogram(speech[:8000], cfg.audio, use_tf=False)
     np.save(tmp_path / "mel.npy", mel)
     out = run_module(["-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(tmp_path / "mel.npy"),
@@ -190,8 +206,6 @@ def test_check_mel_passes_real_features(tiny_cfg, speech):
     assert check_mel(mel.astype(np.float64), tiny_cfg.audio).dtype == np.float32
 
 
-LAUNCHER = "import sys; sys.argv[0] = {!r}; from wavegrad_tf.cli import entry; entry()"  # what pip's script runs
-
 
 def test_a_console_script_lists_its_command_s_flags_without_loading_tensorflow():
     """`wavegrad-infer --help` shows infer's own flags (--input, --output, --batch_size) beside the shared ones: the
@@ -204,19 +218,3 @@ def test_a_console_script_lists_its_command_s_flags_without_loading_tensorflow()
     assert TF_LOADED not in out.stderr
     assert set(cli.COMMANDS) >= {"wavegrad-train", "wavegrad-infer", "wavegrad-export-tflite"}
 
-
-def test_a_command_prints_no_tensorflow_log_by_default_and_no_line_twice(tiny_run, tmp_path):
-    """Run as a user runs it (no TF_CPP_MIN_LOG_LEVEL of their own), `wavegrad-infer` on a run loads TensorFlow and
-    prints its report alone: no C++ log line (I/W/E + date), no oneDNN notice, nothing repeated."""
-    import re
-
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", LAUNCHER.format("wavegrad-infer"), "--model", str(tiny_run),
-                          "--input", str(SPEECH[0]), "--output", str(tmp_path / "o.wav"), "--seed", "0"],
-                         capture_output=True, text=True, env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=600)
-    assert out.returncode == 0 and (tmp_path / "o.wav").is_file(), out.stderr[-2000:]
-    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
-    assert lines and any("wrote" in line for line in lines), lines
-    noise = [line for line in lines if re.match(r"[IWEF]\d{4} ", line) or "oneDNN" in line or TF_LOADED in line]
-    assert not noise, noise
-    assert len(lines) == len(set(lines)), lines

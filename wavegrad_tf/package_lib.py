@@ -15,6 +15,7 @@ from wavegrad_tf.audio import DEMO_CORPUS, list_audio_files, load_audio
 
 
 def package(run: runs.Run, name: str, schedule=None, dtype: str = "float16") -> dict:
+    from wavegrad_tf.model import load_network
     from wavegrad_tf.vocoders import load_vocoder
     from wavegrad_tf.vocoders.checkpoint import KerasVocoder
 
@@ -24,7 +25,8 @@ def package(run: runs.Run, name: str, schedule=None, dtype: str = "float16") -> 
         cfg = dataclasses.replace(cfg, name=name, diffusion=dataclasses.replace(cfg.diffusion,
                                                                                 inference_schedule=betas))
     package = runs.Run(pretrained.DIR / name, name)
-    network = package.save_package(run, cfg, dtype)
+    network = load_network(run)  # loaded and checked before the package's folder is made
+    package.save_package(network, cfg, dtype)
     # The stored weights against the run's float32 average, on a bundled clip, the same noise.
     clip = load_audio(list_audio_files(DEMO_CORPUS)[0], cfg.audio.sample_rate)
     features = mel.log_mel_spectrogram(clip, cfg.audio, use_tf=False)

@@ -30,7 +30,6 @@ import numpy as np
 import yaml
 
 from wavegrad_tf import hardware
-from wavegrad_tf.model import load_network
 from wavegrad_tf.config import Consistency
 from wavegrad_tf.errors import UserError
 from wavegrad_tf.runs import Run
@@ -283,6 +282,7 @@ class MelDistance:
         import tensorflow as tf
 
         from wavegrad_tf import diffusion, mel
+        from wavegrad_tf.model import load_network
 
         if self.clips is None:
             self.check()
