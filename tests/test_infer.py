@@ -59,11 +59,14 @@ def test_cli_vocodes_wav_and_npy(tiny_run, tmp_path, speech):
     noise = [line for line in lines if re.match(r"[IWEF]\d{4} ", line) or "oneDNN" in line or TF_LOADED in line]
     assert not noise, noise
     assert len(lines) == len(set(lines)), lines
+    assert not any(line.startswith("consistency:") for line in lines) and "mel consistency" in out.stdout
     mel = log_mel_spectrogram(speech[:8000], cfg.audio, use_tf=False)
     np.save(tmp_path / "mel.npy", mel)
     out = run_module(["-m", "wavegrad_tf.infer", "--model", str(tiny_run), "--input", str(tmp_path / "mel.npy"),
                       "--output", str(npy_out), "--iterations", "25"])
     assert "25 iterations" in out.stdout
+    # a .npy is a mel from elsewhere: the run's projection (mel) is left out, and the command says why
+    assert "consistency: none (.npy mels, as a TTS model makes them" in out.stdout and "mel consistency" not in out.stdout
     assert len(sf.read(npy_out)[0]) == mel.shape[0] * cfg.audio.hop_length
     assert not list(tmp_path.glob(".*partial"))
 

@@ -157,16 +157,21 @@ class Write(beam.DoFn):
 def pipeline(root: beam.Pipeline, model: str, inputs: str, output: str, seed: int, batch_size: Optional[int] = None,
              **options):
     """Adds the job to `root`; returns the manifest's PCollection."""
+    from wavegrad_tf.infer_lib import is_mel, per_use
     from wavegrad_tf.vocoders import resolve
 
     source = resolve(model)
-    source.check(**options)
+    chosen = [per_use(source, options, mels) for mels in (False, True)]  # recordings, mels: as infer samples each
+    for each in chosen:
+        source.check(**each)
     sample_rate = source.audio_cfg.sample_rate
     read = (root | "List" >> beam.Create(listed(inputs)) | "Reshuffle" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(Read(model, output, seed)).with_outputs("failed", main="mels"))
-    written = (read.mels | "Vocode" >> RunInference(VocoderHandler(model, batch_size, **options))
-               | "Write" >> beam.ParDo(Write(output, sample_rate)))
-    manifest = (written, read.failed) | beam.Flatten()
+    kinds = read.mels | "Kind" >> beam.Partition(lambda example, n: int(is_mel(example[0])), 2)
+    written = [kind | f"Vocode {name}" >> RunInference(VocoderHandler(model, batch_size, **each))
+               | f"Write {name}" >> beam.ParDo(Write(output, sample_rate))
+               for kind, each, name in zip(kinds, chosen, ("recordings", "mels"))]
+    manifest = (*written, read.failed) | beam.Flatten()
     _ = (manifest | "Lines" >> beam.Map(lambda line: json.dumps(line, sort_keys=True))
          | "Manifest" >> beam.io.WriteToText(FileSystems.join(output, MANIFEST), num_shards=1, shard_name_template=""))
     return manifest
