@@ -126,7 +126,6 @@ def export_tflite(run, output, variants=None, schedule=None, signature_frames=SI
     (a folder's files always come from one schedule and one set of signatures); a folder holding anything an export
     does not write is refused. `variants` default: every variant that can hold the config's consistency projection."""
     from wavegrad_tf.export import added_beside, check_replaceable, swap_in
-    from wavegrad_tf.model import load_network
     from wavegrad_tf.progress import bar as progress_bar
     from wavegrad_tf.runtime import Metadata
     from wavegrad_tf.runtime.metadata import FILENAME, MetadataError
@@ -150,6 +149,8 @@ def export_tflite(run, output, variants=None, schedule=None, signature_frames=SI
         same = bool(held) and Metadata.load(output / FILENAME) == metadata
     except MetadataError:
         same = False
+    from wavegrad_tf.model import load_network  # Keras: once every check has passed
+
     network = load_network(run)
     keys = [signature(n) for n in metadata.signature_frames]
     with (added_beside(output) if same else swap_in(output, OWNED)) as fresh:

@@ -177,7 +177,8 @@ def define_consistency_flags() -> None:
 
     flags.DEFINE_enum("consistency", None, list(Consistency.KINDS), "What the sampler makes its estimate consistent "
                       "with: " + "; ".join(f"{name} ({kind.help})" for name, kind in Consistency.KINDS.items())
-                      + "; default: the model's config (diffusion.consistency).")
+                      + "; default: the model's config (diffusion.consistency), but none for .npy mels "
+                      "(a TTS model's) in infer and beam.")
     flags.DEFINE_integer("consistency_iterations", None, "Projection iterations; default: the config's, else 8 for "
                          "mel and 32 for gla.")
     flags.DEFINE_integer("consistency_steps", None, "gla, gla_once: how many of the first steps; default: the config's.")
