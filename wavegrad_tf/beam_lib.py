@@ -160,12 +160,14 @@ def pipeline(root: beam.Pipeline, model: str, inputs: str, output: str, seed: in
     from wavegrad_tf.infer_lib import is_mel, per_use
     from wavegrad_tf.vocoders import resolve
 
-    source = resolve(model)
-    chosen = [per_use(source, options, mels) for mels in (False, True)]  # recordings, mels: as infer samples each
+    source, inputs_listed = resolve(model), listed(inputs)
+    present = {is_mel(path) for path, _ in inputs_listed}
+    # recordings, mels: each sampled as infer samples it (the reason said only for a kind the job holds)
+    chosen = [per_use(source, options, mels) if mels in present else options for mels in (False, True)]
     for each in chosen:
         source.check(**each)
     sample_rate = source.audio_cfg.sample_rate
-    read = (root | "List" >> beam.Create(listed(inputs)) | "Reshuffle" >> beam.Reshuffle()
+    read = (root | "List" >> beam.Create(inputs_listed) | "Reshuffle" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(Read(model, output, seed)).with_outputs("failed", main="mels"))
     kinds = read.mels | "Kind" >> beam.Partition(lambda example, n: int(is_mel(example[0])), 2)
     written = [kind | f"Vocode {name}" >> RunInference(VocoderHandler(model, batch_size, **each))
